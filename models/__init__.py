@@ -1,0 +1,1 @@
+"""Hearth's model catalog, shipped as data (installed as the package `hearth_models`)."""

@@ -1,0 +1,125 @@
+"""The `hearth` command: argument parsing only; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hearth import __version__
+from hearth.config import Settings, parse_settings
+from hearth.logs import setup_logging
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
+    raw: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        raw["model"] = args.model
+    if getattr(args, "threads", None) is not None:
+        raw["threads"] = args.threads
+    if getattr(args, "max_tokens", None) is not None:
+        raw["maxTokens"] = args.max_tokens
+    settings, problems = parse_settings(raw)
+    for problem in problems:
+        print(f"hearth: {problem}", file=sys.stderr)
+    return settings, raw
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="catalog name or path to a GGUF file")
+    parser.add_argument("--threads", type=int, help="CPU threads for the model (0: auto)")
+    parser.add_argument("--max-tokens", type=int, help="most tokens generated per suggestion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="On-device AI code assistant.")
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-file", help="write logs to this file instead of stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--stdio", action="store_true", help="speak LSP over stdio (default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client on TCP")
+    _model_options(serve)
+
+    complete = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL")
+    complete.add_argument("location", help="FILE:LINE:COL, 1-based; COL omitted: end of line")
+    complete.add_argument("--json", action="store_true", help="print suggestion and timings")
+    _model_options(complete)
+
+    doctor = sub.add_parser("doctor", help="check the installation and measure the model")
+    doctor.add_argument("--no-measure", action="store_true", help="skip loading the model")
+    _model_options(doctor)
+
+    models = sub.add_parser("models", help="list or download models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="the catalog, and which models are on this machine")
+    pull = models_sub.add_parser("pull", help="download a catalog model (uses the network)")
+    pull.add_argument("name")
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    latency = bench_sub.add_parser("latency", help="replay typing through the server over stdio")
+    latency.add_argument("file", nargs="?", help="source file to type (default: a stdlib module)")
+    latency.add_argument("--points", type=int, default=8, help="places in the file to type at")
+    latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
+    latency.add_argument("--json", action="store_true")
+    _model_options(latency)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    settings, raw = _settings(args)
+    if args.command == "serve":
+        from hearth.lsp.run import run_stdio, run_tcp
+
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            return run_tcp(host or "127.0.0.1", int(port), raw)
+        return run_stdio(raw)
+    if args.command == "complete":
+        from hearth.complete_cli import run_complete
+
+        return run_complete(args.location, settings, args.json)
+    if args.command == "doctor":
+        from hearth.doctor import run_doctor
+
+        return run_doctor(settings, measure=not args.no_measure)
+    if args.command == "models":
+        return _models(args)
+    if args.command == "bench":
+        from hearth.bench.latency import run_latency_bench
+
+        return run_latency_bench(args.file, args.points, args.keystrokes, raw, args.json)
+    return 2
+
+
+def _models(args: argparse.Namespace) -> int:
+    from hearth.model.catalog import entry_path, find_entry, load_catalog
+    from hearth.paths import data_dir
+
+    directory = data_dir()
+    if args.models_command == "list":
+        for entry in load_catalog():
+            found = entry_path(entry, directory)
+            where = found[1] if found else "not downloaded"
+            print(f"{entry.name:<24} {entry.format:<8} {entry.licence:<11} {where}")
+            print(f"  {entry.description}")
+        return 0
+    from hearth.model.pull import PullError, pull
+
+    wanted = find_entry(args.name)
+    if wanted is None:
+        print(f"hearth: no catalog model named {args.name!r} (see: hearth models list)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        path = pull(wanted, directory)
+    except PullError as exc:
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 1
+    print(f"{wanted.name}: {path}")
+    return 0

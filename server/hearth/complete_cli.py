@@ -1,0 +1,120 @@
+"""`hearth complete FILE:LINE:COL`: the suggestion the server would show, in a terminal.
+
+The same pipeline as the language server, with the same model worker; the
+debounce is skipped, as for an explicitly invoked completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hearth.completion.pipeline import CompletionOutcome, CompletionPipeline, DocumentSnapshot
+from hearth.config import Settings
+from hearth.events import NullSink
+from hearth.lsp.positions import UTF32, offset_at
+from hearth.model.backend import ModelState
+from hearth.model.manager import ModelManager
+from hearth.paths import data_dir
+
+_LANGUAGES = {
+    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
+    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c",
+    ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".rb": "ruby", ".sh": "shellscript",
+}  # fmt: skip
+
+
+class UsageError(Exception):
+    pass
+
+
+def language_for(path: Path) -> str:
+    return _LANGUAGES.get(path.suffix.lower(), "plaintext")
+
+
+def parse_location(spec: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL (1-based, COL in characters); COL defaults to the end of the line."""
+    match = re.fullmatch(r"(.+?):(\d+)(?::(\d+))?", spec)
+    if not match:
+        raise UsageError(f"expected FILE:LINE:COL, got {spec!r}")
+    path = Path(match.group(1))
+    line = int(match.group(2))
+    col = int(match.group(3)) if match.group(3) else 0
+    if line < 1:
+        raise UsageError("LINE counts from 1")
+    return path, line, col
+
+
+def snapshot_from_file(spec: str) -> DocumentSnapshot:
+    path, line, col = parse_location(spec)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    if b"\0" in data[:8192]:
+        raise UsageError(f"{path} looks binary; nothing to complete")
+    text = data.decode("utf-8", errors="replace")
+    # Column 0 (not given) means the end of the line.
+    offset = offset_at(text, line - 1, col - 1 if col else 10**9, UTF32)
+    return DocumentSnapshot(
+        uri=path.resolve().as_uri(),
+        language_id=language_for(path),
+        version=0,
+        text=text,
+        offset=offset,
+        path_hint=path.name,
+    )
+
+
+def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 120.0) -> int:
+    try:
+        snap = snapshot_from_file(spec)
+    except UsageError as exc:
+        print(f"hearth complete: {exc}", file=sys.stderr)
+        return 2
+    manager = ModelManager(data_dir())
+    try:
+        manager.configure(settings)
+        status = manager.wait_ready(timeout)
+        if status.state is not ModelState.READY:
+            print(f"hearth complete: model not ready: {status.message or status.state.value}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        pipeline = CompletionPipeline(
+            manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format
+        )
+        outcome = asyncio.run(pipeline.complete(snap, automatic=False))
+    finally:
+        manager.close()
+    if as_json:
+        print(json.dumps(outcome_json(outcome, status.model_path), indent=2))
+    elif outcome.text:
+        print(outcome.text)
+    else:
+        print(f"(no suggestion: {outcome.reason})", file=sys.stderr)
+    return 0
+
+
+def outcome_json(outcome: CompletionOutcome, model_path: str) -> dict[str, Any]:
+    result = outcome.generation
+    data: dict[str, Any] = {
+        "suggestion": outcome.text,
+        "reason": outcome.reason,
+        "decision": outcome.decision,
+        "model": model_path,
+        "timings_ms": {k: round(v, 2) for k, v in outcome.timings_ms.items()},
+    }
+    if result is not None:
+        data["tokens"] = {
+            "prompt": result.prompt_tokens,
+            "reused": result.reused_tokens,
+            "evaluated": result.evaluated_tokens,
+            "generated": result.generated_tokens,
+            "stop_reason": result.stop_reason,
+        }
+    return data

@@ -1,0 +1,216 @@
+"""One inline completion, from a document snapshot to the text to show.
+
+Stages: policy (where and how much), debounce (cancellable), prompt layout,
+model call (cancelled with the request), post-processing, and a last check
+that the document has not moved on. Every outcome, shown or not, is one
+`completion` event with the time spent in each stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hearth.completion.policy import Cursor, decide
+from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
+from hearth.completion.prompt import build_prompt
+from hearth.config import Settings
+from hearth.events import EventSink
+from hearth.model.backend import (
+    GenerationRequest,
+    GenerationResult,
+    ModelBackend,
+    ModelState,
+    ModelUnavailable,
+    WorkerCrashed,
+)
+from hearth.model.catalog import PromptFormat
+from hearth.model.stopping import StopSpec
+
+
+@dataclass(frozen=True)
+class DocumentSnapshot:
+    uri: str
+    language_id: str
+    version: int | None
+    text: str
+    offset: int
+    """Cursor position as an index into `text` (code points)."""
+    path_hint: str = ""
+    """Workspace-relative path shown to the model."""
+
+
+@dataclass
+class CompletionOutcome:
+    suggestion_id: str
+    text: str
+    """What to insert at the cursor; empty means show nothing."""
+    reason: str
+    """Why this outcome: shown, or why nothing is shown."""
+    decision: str = "none"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    generation: GenerationResult | None = None
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.text)
+
+
+class CompletionPipeline:
+    def __init__(
+        self,
+        backend: ModelBackend,
+        sink: EventSink,
+        settings: Callable[[], Settings],
+        prompt_format: Callable[[], PromptFormat],
+        clock: Callable[[], float] = time.monotonic,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
+    ) -> None:
+        self._backend = backend
+        self._sink = sink
+        self._settings = settings
+        self._format = prompt_format
+        self._clock = clock
+        self._new_id = new_id
+
+    async def complete(
+        self,
+        doc: DocumentSnapshot,
+        automatic: bool = True,
+        is_current: Callable[[], bool] = lambda: True,
+    ) -> CompletionOutcome:
+        settings = self._settings()
+        started = self._clock()
+        timings: dict[str, float] = {}
+        outcome = CompletionOutcome(self._new_id(), "", "")
+        try:
+            outcome = await self._run(doc, settings, automatic, is_current, outcome, timings)
+        except asyncio.CancelledError:
+            outcome.reason = "cancelled"
+            raise
+        finally:
+            timings["total"] = (self._clock() - started) * 1000
+            outcome.timings_ms = timings
+            self._report(doc, outcome)
+        return outcome
+
+    async def _run(
+        self,
+        doc: DocumentSnapshot,
+        settings: Settings,
+        automatic: bool,
+        is_current: Callable[[], bool],
+        outcome: CompletionOutcome,
+        timings: dict[str, float],
+    ) -> CompletionOutcome:
+        if not settings.language_enabled(doc.language_id):
+            outcome.reason = "disabled for this language"
+            return outcome
+        if len(doc.text) > settings.max_file_kb * 1024:
+            outcome.reason = "document too large"
+            return outcome
+        offset = max(0, min(doc.offset, len(doc.text)))
+        cursor = Cursor(doc.text[:offset], doc.text[offset:])
+        decision = decide(cursor, doc.language_id, settings.multiline, settings.max_lines)
+        outcome.decision = decision.mode
+        if decision.mode == "none":
+            outcome.reason = decision.reason
+            return outcome
+        mark = self._clock()
+        if automatic and settings.debounce_ms > 0:
+            await asyncio.sleep(settings.debounce_ms / 1000)
+        timings["debounce"] = (self._clock() - mark) * 1000
+        if not is_current():
+            outcome.reason = "superseded"
+            return outcome
+        status = self._backend.status()
+        if status.state is not ModelState.READY:
+            outcome.reason = f"model {status.state.value}"
+            return outcome
+        mark = self._clock()
+        fmt = self._format()
+        prompt_prefix, held_back = split_trailing_space(cursor.prefix)
+        prompt = build_prompt(
+            prompt_prefix, cursor.suffix, doc.language_id, doc.path_hint, fmt,
+            settings.context_budget,
+        )  # fmt: skip
+        request = GenerationRequest(
+            prompt=prompt.text,
+            max_tokens=settings.max_tokens,
+            deadline_s=settings.deadline_ms / 1000,
+            stop=_with_markers(decision.stop, fmt.stop),
+            use_prompt_cache=settings.prompt_cache,
+        )
+        timings["prompt"] = (self._clock() - mark) * 1000
+        result = await self._generate(request, outcome)
+        if result is None:
+            return outcome
+        outcome.generation = result
+        timings["model"] = result.prompt_ms + result.decode_ms
+        timings["model_prompt"] = result.prompt_ms
+        timings["model_decode"] = result.decode_ms
+        timings["queue"] = result.queue_ms
+        if result.cancelled:
+            outcome.reason = "cancelled"
+            return outcome
+        mark = self._clock()
+        aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
+        outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
+        timings["postprocess"] = (self._clock() - mark) * 1000
+        if not outcome.text:
+            outcome.reason = "nothing useful generated"
+        elif not is_current():
+            outcome.text, outcome.reason = "", "document changed"
+        else:
+            outcome.reason = "shown"
+        return outcome
+
+    async def _generate(
+        self, request: GenerationRequest, outcome: CompletionOutcome
+    ) -> GenerationResult | None:
+        try:
+            handle = self._backend.submit(request)
+        except ModelUnavailable as exc:
+            outcome.reason = f"model unavailable: {exc}"
+            return None
+        try:
+            return await asyncio.wrap_future(handle.future)
+        except asyncio.CancelledError:
+            # The request was cancelled (or superseded): stop the model within one token.
+            handle.cancel()
+            raise
+        except (WorkerCrashed, ModelUnavailable) as exc:
+            outcome.reason = f"model unavailable: {exc}"
+            return None
+
+    def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome) -> None:
+        fields: dict[str, Any] = {
+            "id": outcome.suggestion_id,
+            "language": doc.language_id,
+            "decision": outcome.decision,
+            "outcome": outcome.reason,
+            "shown": outcome.shown,
+            "chars": len(outcome.text),
+            "lines": outcome.text.count("\n") + 1 if outcome.text else 0,
+            "timings_ms": {k: round(v, 2) for k, v in outcome.timings_ms.items()},
+        }
+        result = outcome.generation
+        if result is not None:
+            fields.update(
+                prompt_tokens=result.prompt_tokens,
+                reused_tokens=result.reused_tokens,
+                evaluated_tokens=result.evaluated_tokens,
+                generated_tokens=result.generated_tokens,
+                stop_reason=result.stop_reason,
+                mean_logprob=result.mean_logprob,
+                min_logprob=result.min_logprob,
+            )
+        self._sink.emit("completion", fields)
+
+
+def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:
+    return replace(stop, stop_strings=tuple(dict.fromkeys(stop.stop_strings + markers)))

@@ -1,0 +1,85 @@
+"""Prompt layout: what the model sees, arranged so the KV cache is reused.
+
+llama.cpp reuses only the longest common token prefix of consecutive
+prompts. While a developer types, only the text at the cursor changes, so
+the prompt is laid out stable-first (file header, then the prefix window,
+whose start moves in coarse steps) and the changing part sits at its end.
+Budgets are in characters here; about three characters make a token of code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hearth.completion.policy import comment_token
+from hearth.model.catalog import PromptFormat
+
+CHARS_PER_TOKEN = 3
+WINDOW_STEP_LINES = 32
+"""The prefix window's first line moves in steps of this many lines."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    prefix_chars: int
+    suffix_chars: int
+    header: str
+
+
+def prefix_window(prefix: str, budget_chars: int, step: int = WINDOW_STEP_LINES) -> str:
+    """The end of `prefix` within budget, starting on a line that moves in steps.
+
+    Dropping whole steps of lines (rather than exactly enough characters) keeps
+    the window's start, and so the prompt's token prefix, unchanged for many
+    keystrokes at a time.
+    """
+    if len(prefix) <= budget_chars:
+        return prefix
+    lines = prefix.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    drop = 0
+    while drop < len(lines) - 1 and len(prefix) - starts[drop] > budget_chars:
+        drop += step
+    if drop >= len(lines) - 1:
+        # A single enormous last line: keep its end.
+        return prefix[-budget_chars:]
+    return prefix[starts[drop] :]
+
+
+def suffix_window(suffix: str, budget_chars: int) -> str:
+    if len(suffix) <= budget_chars:
+        return suffix
+    cut = suffix.rfind("\n", 0, budget_chars)
+    return suffix[: cut + 1] if cut > 0 else suffix[:budget_chars]
+
+
+def file_header(path_hint: str, language_id: str) -> str:
+    if not path_hint:
+        return ""
+    return f"{comment_token(language_id)} Path: {path_hint}\n"
+
+
+def build_prompt(
+    prefix: str,
+    suffix: str,
+    language_id: str,
+    path_hint: str,
+    fmt: PromptFormat,
+    budget_tokens: int,
+) -> Prompt:
+    budget = max(64, budget_tokens) * CHARS_PER_TOKEN
+    header = file_header(path_hint, language_id)
+    if fmt.kind == "prefix":
+        before = prefix_window(prefix, budget - len(header))
+        return Prompt(header + before, len(before), 0, header)
+    suffix_budget = budget // 4
+    after = suffix_window(suffix, suffix_budget)
+    before = prefix_window(prefix, budget - len(header) - len(after))
+    if fmt.kind == "fim-spm":
+        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{header}{before}{fmt.fim_middle}"
+    else:
+        text = f"{fmt.fim_prefix}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
+    return Prompt(text, len(before), len(after), header)

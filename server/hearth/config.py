@@ -1,0 +1,111 @@
+"""User settings: one typed dataclass, parsed leniently from editor JSON.
+
+Editors send `initializationOptions` and `workspace/didChangeConfiguration`
+with camelCase keys. A bad value never stops the server: it is reported by
+key, and that key keeps its default.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+MULTILINE_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = ""
+    """Catalog name or path to a GGUF file; empty means the embedded default."""
+    context_size: int = 2048
+    """Model context window in tokens (llama.cpp n_ctx)."""
+    context_budget: int = 1024
+    """Tokens of prompt context per completion (prefix, suffix and header)."""
+    max_tokens: int = 64
+    """Most tokens generated for one suggestion."""
+    max_lines: int = 8
+    """Most lines in one multi-line suggestion."""
+    multiline: str = "auto"
+    """auto: multi-line only where it does not push code around; always; never."""
+    threads: int = 0
+    """CPU threads for the model; 0 picks automatically."""
+    debounce_ms: int = 100
+    """Wait after a keystroke before generating; a newer keystroke cancels it."""
+    deadline_ms: int = 4000
+    """Wall-clock limit for one generation."""
+    enabled: bool = True
+    languages: dict[str, bool] = field(default_factory=dict)
+    """Per-language switch, e.g. {"markdown": false}."""
+    max_file_kb: int = 1024
+    """AI features are off for documents larger than this."""
+    prompt_cache: bool = True
+    """Reuse the model's KV cache between requests (off only for benchmarks)."""
+
+    def language_enabled(self, language_id: str) -> bool:
+        return self.enabled and self.languages.get(language_id, True)
+
+
+_LIMITS: dict[str, tuple[int, int]] = {
+    "context_size": (256, 131072),
+    "context_budget": (64, 65536),
+    "max_tokens": (1, 1024),
+    "max_lines": (1, 200),
+    "threads": (0, 256),
+    "debounce_ms": (0, 5000),
+    "deadline_ms": (100, 120000),
+    "max_file_kb": (1, 1048576),
+}
+
+
+def snake_case(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Settings from editor JSON, and one message per rejected key.
+
+    Accepts the keys at the top level or under a `hearth` section.
+    """
+    settings = base or Settings()
+    if raw is None:
+        return settings, []
+    if not isinstance(raw, dict):
+        return settings, [f"settings must be an object, got {type(raw).__name__}"]
+    if isinstance(raw.get("hearth"), dict):
+        raw = raw["hearth"]
+    known = {f.name: f for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in raw.items():
+        name = snake_case(key)
+        if name not in known:
+            problems.append(f"unknown setting {key!r} ignored")
+            continue
+        default = getattr(Settings(), name)
+        error = _check(name, value, default)
+        if error:
+            problems.append(f"setting {key!r}: {error}; using {getattr(settings, name)!r}")
+        else:
+            changes[name] = dict(value) if isinstance(value, dict) else value
+    return replace(settings, **changes), problems
+
+
+def _check(name: str, value: Any, default: Any) -> str | None:
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "expected true or false"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "expected a whole number"
+        low, high = _LIMITS[name]
+        return None if low <= value <= high else f"must be between {low} and {high}"
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            return "expected a string"
+        if name == "multiline" and value not in MULTILINE_MODES:
+            return f"must be one of {', '.join(MULTILINE_MODES)}"
+        return None
+    if isinstance(default, dict):
+        ok = isinstance(value, dict) and all(isinstance(v, bool) for v in value.values())
+        return None if ok else "expected an object of language ids to true/false"
+    return None

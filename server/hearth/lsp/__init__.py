@@ -1,0 +1,1 @@
+"""The LSP adapters: framing, transport, lifecycle, and one module per method (pygls lives here only)."""

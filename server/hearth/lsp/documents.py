@@ -1,0 +1,63 @@
+"""The open documents' text, kept exactly as the client has it.
+
+Incremental changes are applied with `positions`, so the server's copy and
+the client's agree in every encoding and line-ending style.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hearth.lsp.positions import UTF16, offset_at
+
+
+@dataclass
+class OpenDocument:
+    uri: str
+    language_id: str
+    version: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Change:
+    text: str
+    range: tuple[int, int, int, int] | None = None
+    """(start line, start character, end line, end character), or None for the whole text."""
+
+
+class DocumentStore:
+    def __init__(self, encoding: str = UTF16) -> None:
+        self.encoding = encoding
+        self._docs: dict[str, OpenDocument] = {}
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> OpenDocument:
+        doc = OpenDocument(uri, language_id, version, text)
+        self._docs[uri] = doc
+        return doc
+
+    def change(self, uri: str, version: int, changes: list[Change]) -> OpenDocument | None:
+        doc = self._docs.get(uri)
+        if doc is None:
+            return None
+        text = doc.text
+        for change in changes:
+            if change.range is None:
+                text = change.text
+                continue
+            start = offset_at(text, change.range[0], change.range[1], self.encoding)
+            end = offset_at(text, change.range[2], change.range[3], self.encoding)
+            start, end = min(start, end), max(start, end)
+            text = text[:start] + change.text + text[end:]
+        doc.text = text
+        doc.version = version
+        return doc
+
+    def close(self, uri: str) -> None:
+        self._docs.pop(uri, None)
+
+    def get(self, uri: str) -> OpenDocument | None:
+        return self._docs.get(uri)
+
+    def __len__(self) -> int:
+        return len(self._docs)

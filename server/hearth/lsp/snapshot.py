@@ -1,0 +1,72 @@
+"""From an LSP request to the pipeline's plain `DocumentSnapshot`, and back to positions.
+
+Also owns "newest wins" per document: a new completion request for a
+document cancels the one still running for it (the editor gets -32800).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from hearth.completion.pipeline import CompletionOutcome, DocumentSnapshot
+from hearth.lsp.positions import offset_at, position_at
+from hearth.lsp.server import HearthServer
+
+
+def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSnapshot | None:
+    doc = ls.documents.get(uri)
+    if doc is None:
+        return None
+    offset = offset_at(doc.text, position.line, position.character, ls.documents.encoding)
+    return DocumentSnapshot(
+        uri=uri,
+        language_id=doc.language_id,
+        version=doc.version,
+        text=doc.text,
+        offset=offset,
+        path_hint=_path_hint(ls, uri),
+    )
+
+
+def _path_hint(ls: HearthServer, uri: str) -> str:
+    path = to_fs_path(uri)
+    if not path:
+        return ""
+    if ls.workspace_root is not None:
+        try:
+            return Path(path).relative_to(ls.workspace_root).as_posix()
+        except ValueError:
+            pass
+    return Path(path).name
+
+
+async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) -> CompletionOutcome:
+    """Run the pipeline as the newest request for this document."""
+    task = asyncio.current_task()
+    running = ls.running_completions
+    previous = running.get(snap.uri)
+    if previous is not None and previous is not task and not previous.done():
+        previous.cancel()
+    if task is not None:
+        running[snap.uri] = task
+
+    def is_current() -> bool:
+        doc = ls.documents.get(snap.uri)
+        return doc is not None and doc.version == snap.version and running.get(snap.uri) is task
+
+    try:
+        return await ls.pipeline.complete(snap, automatic=automatic, is_current=is_current)
+    finally:
+        if running.get(snap.uri) is task:
+            del running[snap.uri]
+
+
+def range_at(ls: HearthServer, snap: DocumentSnapshot, start: int, end: int) -> types.Range:
+    encoding = ls.documents.encoding
+    sl, sc = position_at(snap.text, start, encoding)
+    el, ec = position_at(snap.text, end, encoding)
+    return types.Range(types.Position(sl, sc), types.Position(el, ec))

@@ -1,0 +1,31 @@
+"""textDocument/didOpen, didChange, didClose into Hearth's document store."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from hearth.lsp.documents import Change
+from hearth.lsp.server import HearthServer
+
+
+def register(server: HearthServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: HearthServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: HearthServer, params: types.DidChangeTextDocumentParams) -> None:
+        changes = [_change(c) for c in params.content_changes]
+        ls.documents.change(params.text_document.uri, params.text_document.version, changes)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: HearthServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.documents.close(params.text_document.uri)
+
+
+def _change(change: types.TextDocumentContentChangeEvent) -> Change:
+    if isinstance(change, types.TextDocumentContentChangePartial):
+        r = change.range
+        return Change(change.text, (r.start.line, r.start.character, r.end.line, r.end.character))
+    return Change(change.text)

@@ -1,0 +1,1 @@
+"""Model runtime: the backend protocol, the llama.cpp worker process and its supervisor."""

@@ -1,0 +1,101 @@
+"""The protocol every model backend implements, and the plain data it trades in.
+
+The completion pipeline and the agent depend on `ModelBackend` only; the
+llama.cpp worker, a remote server and the scripted test fake implement it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hearth.model.stopping import StopSpec
+
+
+class ModelState(enum.Enum):
+    STARTING = "starting"
+    LOADING = "loading"
+    READY = "ready"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: ModelState
+    message: str = ""
+    """What went wrong and how to fix it, when state is FAILED or RESTARTING."""
+    model_path: str = ""
+    model_name: str = ""
+    prompt_format: str = "prefix"
+    load_seconds: float | None = None
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_tokens: int = 64
+    deadline_s: float = 5.0
+    """Wall-clock limit from the moment the worker starts on the request."""
+    stop: StopSpec = field(default_factory=StopSpec)
+    use_prompt_cache: bool = True
+    """False evaluates the whole prompt cold (benchmarks of the cache's worth)."""
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    stop_reason: str
+    """eos, stop (a StopSpec rule), max_tokens, deadline or cancelled."""
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    queue_ms: float = 0.0
+    prompt_ms: float = 0.0
+    """Prompt evaluation: from start to the first token."""
+    decode_ms: float = 0.0
+    mean_logprob: float | None = None
+    min_logprob: float | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stop_reason == "cancelled"
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+class ModelUnavailable(Exception):
+    """No model can serve right now (loading, restarting or failed)."""
+
+
+class WorkerCrashed(Exception):
+    """The worker process died while serving a request."""
+
+
+class GenerationHandle(Protocol):
+    @property
+    def future(self) -> Future[GenerationResult]: ...
+
+    def cancel(self) -> None:
+        """Stop the generation within one token; the future resolves as cancelled."""
+
+
+class ModelBackend(Protocol):
+    def status(self) -> ModelStatus: ...
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        """Start a generation; a newer submit cancels older ones (newest wins).
+
+        Raises ModelUnavailable when no model is ready.
+        """
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,143 @@
+"""Which model serves, built from settings, swapped when they change.
+
+`ModelManager` is itself a `ModelBackend`: it forwards to the backend built
+for the current settings. A model that cannot be found becomes a FAILED
+status with the fix in its message, never an exception out of a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hearth.config import Settings
+from hearth.model.backend import (
+    GenerationHandle,
+    GenerationRequest,
+    ModelBackend,
+    ModelState,
+    ModelStatus,
+    ModelUnavailable,
+)
+from hearth.model.catalog import ModelNotFound, PromptFormat, ResolvedModel, resolve_model
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[ResolvedModel, Settings], Any]
+"""Builds and starts a backend for a resolved model (the worker, or a fake in tests)."""
+
+
+def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
+    from hearth.model.supervisor import LlamaWorkerBackend
+
+    backend = LlamaWorkerBackend(model, n_ctx=settings.context_size, n_threads=settings.threads)
+    backend.start()
+    return backend
+
+
+class _Missing:
+    """Stands in for a backend when no model file could be resolved."""
+
+    def __init__(self, message: str) -> None:
+        self._status = ModelStatus(ModelState.FAILED, message)
+
+    def status(self) -> ModelStatus:
+        return self._status
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        raise ModelUnavailable(self._status.message)
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+_MODEL_KEYS = ("model", "context_size", "threads")
+
+
+class ModelManager:
+    def __init__(self, data_dir: Path, factory: BackendFactory = worker_backend) -> None:
+        self._data_dir = data_dir
+        self._factory = factory
+        self._backend: ModelBackend | None = None
+        self._model: ResolvedModel | None = None
+        self._key: tuple[Any, ...] | None = None
+        self._listeners: list[Callable[[ModelStatus], None]] = []
+
+    @property
+    def model(self) -> ResolvedModel | None:
+        return self._model
+
+    @property
+    def backend(self) -> ModelBackend | None:
+        return self._backend
+
+    def configure(self, settings: Settings) -> None:
+        """Build the backend for these settings, unless the current one already fits."""
+        key = tuple(getattr(settings, name) for name in _MODEL_KEYS)
+        if key == self._key and self._backend is not None:
+            return
+        self._key = key
+        if self._backend is not None:
+            self._backend.close()
+        try:
+            self._model = resolve_model(settings.model, self._data_dir)
+            backend: Any = self._factory(self._model, settings)
+        except ModelNotFound as exc:
+            log.error("%s", exc)
+            self._model = None
+            backend = _Missing(str(exc))
+        self._backend = backend
+        # Only the current backend speaks: a closed one may still report STOPPED.
+        backend.add_listener(lambda status, source=backend: self._forward(source, status))
+        self._notify(backend.status())
+
+    def restart(self) -> None:
+        backend = self._backend
+        if backend is not None and hasattr(backend, "restart"):
+            backend.restart()
+
+    def prompt_format(self) -> PromptFormat:
+        return self._model.format if self._model is not None else PromptFormat()
+
+    def status(self) -> ModelStatus:
+        if self._backend is None:
+            return ModelStatus(ModelState.STARTING)
+        return self._backend.status()
+
+    def submit(self, request: GenerationRequest) -> GenerationHandle:
+        if self._backend is None:
+            raise ModelUnavailable("no model configured yet")
+        return self._backend.submit(request)
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def _forward(self, source: Any, status: ModelStatus) -> None:
+        if source is self._backend:
+            self._notify(status)
+
+    def _notify(self, status: ModelStatus) -> None:
+        for listener in self._listeners:
+            listener(status)
+
+    def wait_ready(self, timeout: float) -> ModelStatus:
+        """Block until the model is READY or FAILED, or the timeout passes (CLI use)."""
+        done = threading.Event()
+        self.add_listener(lambda status: done.set() if _settled(status) else None)
+        if not _settled(self.status()):
+            done.wait(timeout)
+        return self.status()
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+
+def _settled(status: ModelStatus) -> bool:
+    return status.state in (ModelState.READY, ModelState.FAILED)

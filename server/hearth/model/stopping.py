@@ -1,0 +1,97 @@
+"""When a suggestion being generated is complete: plain rules evaluated per token.
+
+The completion policy fills a `StopSpec`; the model worker applies it to the
+text generated so far after every token, so generation stops as soon as the
+suggestion is done rather than being trimmed afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def indentation_width(line: str, tab_size: int = 4) -> int:
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += tab_size - width % tab_size
+        else:
+            break
+    return width
+
+
+@dataclass(frozen=True)
+class StopSpec:
+    """Where a generated suggestion ends. All fields are optional rules."""
+
+    max_lines: int = 8
+    """Most lines a suggestion may have."""
+    single_line: bool = False
+    """End at the first newline (code to the right of the cursor)."""
+    block_indent: int | None = None
+    """End before a later line indented this much or less (the block is over)."""
+    closing_line_ends_block: bool = False
+    """A line at `block_indent` that starts with a closing bracket is kept, then ends it."""
+    next_line: str | None = None
+    """End before a generated line that repeats the first non-blank line below the cursor."""
+    stop_strings: tuple[str, ...] = ()
+    """End before any of these strings (special tokens, file separators)."""
+
+    def cut(self, text: str, final: bool = False) -> int | None:
+        """Length of `text` to keep if the suggestion is complete, else None.
+
+        With `final`, the text is all there will be: the last line counts as whole.
+        """
+        cut: int | None = None
+        for stop in self.stop_strings:
+            at = text.find(stop)
+            if at != -1 and (cut is None or at < cut):
+                cut = at
+        if cut is not None:
+            text = text[:cut]
+        line_cut = self._cut_lines(text, final or cut is not None)
+        return line_cut if line_cut is not None else cut
+
+    def _cut_lines(self, text: str, final: bool) -> int | None:
+        if self.single_line:
+            at = text.find("\n")
+            return at if at != -1 else None
+        lines = text.split("\n")
+        # Only whole lines can be judged; the last one may still be growing.
+        complete = lines if final else lines[:-1]
+        offset = 0
+        for index, line in enumerate(complete):
+            if index > 0 and self._ends_before(line):
+                return max(0, offset - 1)
+            if index > 0 and self._closes_block(line):
+                return offset + len(line)
+            offset += len(line) + 1
+            if index + 1 >= self.max_lines and index + 1 < len(lines):
+                return offset - 1
+        return None
+
+    def _ends_before(self, line: str) -> bool:
+        if not line.strip():
+            return False
+        if self.next_line is not None and line.strip() == self.next_line.strip():
+            return True
+        if self.block_indent is None:
+            return False
+        width = indentation_width(line)
+        if width > self.block_indent:
+            return False
+        return not (self.closing_line_ends_block and width == self.block_indent and _closes(line))
+
+    def _closes_block(self, line: str) -> bool:
+        return (
+            self.closing_line_ends_block
+            and self.block_indent is not None
+            and indentation_width(line) == self.block_indent
+            and _closes(line)
+        )
+
+
+def _closes(line: str) -> bool:
+    return line.lstrip()[:1] in ("}", ")", "]")

@@ -1,0 +1,282 @@
+"""Supervises the llama.cpp worker process: start, restart with back-off, newest wins.
+
+`LlamaWorkerBackend` implements `ModelBackend`. It never blocks the caller
+on the model: `submit` sends a job down a pipe and returns a handle whose
+future a reader thread resolves. When the worker dies (kill -9, OOM, a
+llama.cpp abort), every pending request fails with `WorkerCrashed`, the
+status goes to RESTARTING with a message, and a new worker starts after a
+growing delay. A model that cannot load three times running is FAILED until
+`restart()` is called (a settings change, or the user's command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hearth.model.backend import (
+    GenerationRequest,
+    GenerationResult,
+    ModelState,
+    ModelStatus,
+    ModelUnavailable,
+    WorkerCrashed,
+)
+from hearth.model.catalog import ResolvedModel, check_gguf_file
+from hearth.model.worker import WorkerConfig, worker_main
+
+log = logging.getLogger(__name__)
+
+MAX_LOAD_FAILURES = 3
+
+
+@dataclass
+class _Job:
+    future: Future[Any]
+    generation: bool
+
+
+class WorkerHandle:
+    def __init__(self, backend: LlamaWorkerBackend, job_id: int, future: Future[Any]) -> None:
+        self._backend = backend
+        self._job_id = job_id
+        self._future = future
+
+    @property
+    def job_id(self) -> int:
+        return self._job_id
+
+    @property
+    def future(self) -> Future[GenerationResult]:
+        return self._future
+
+    def cancel(self) -> None:
+        self._backend.cancel(self._job_id)
+
+
+class LlamaWorkerBackend:
+    def __init__(
+        self,
+        model: ResolvedModel,
+        n_ctx: int = 2048,
+        n_threads: int = 0,
+        backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+    ) -> None:
+        self._model = model
+        self._config = WorkerConfig(model_path=str(model.path), n_ctx=n_ctx, n_threads=n_threads)
+        self._backoff = backoff
+        self._ctx = multiprocessing.get_context("spawn")
+        self._cancel_below = self._ctx.Value("q", 0, lock=False)
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._jobs: dict[int, _Job] = {}
+        self._listeners: list[Callable[[ModelStatus], None]] = []
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._closed = False
+        self._load_failures = 0
+        self._restarts = 0
+        self._generation = 0  # bumps on every (re)start so stale threads stand down
+        self._status = ModelStatus(
+            ModelState.STARTING,
+            model_path=str(model.path),
+            model_name=model.name,
+            prompt_format=model.prompt_format,
+        )
+        self.worker_info: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker in the background; returns at once."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        threading.Thread(
+            target=self._run_worker, args=(generation,), name="hearth-model", daemon=True
+        ).start()
+
+    def restart(self) -> None:
+        with self._lock:
+            self._load_failures = 0
+            self._stop_process()
+        self.start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._generation += 1
+            self._stop_process()
+            self._fail_pending(ModelUnavailable("model stopped"))
+        self._set_status(ModelState.STOPPED)
+
+    def _stop_process(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send({"op": "exit"})
+        process = self._process
+        if process is not None and process.is_alive():
+            process.join(timeout=0.5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=2)
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    def _run_worker(self, generation: int) -> None:
+        problem = check_gguf_file(self._model.path)
+        if problem is not None:
+            self._set_status(ModelState.FAILED, problem)
+            return
+        self._set_status(ModelState.LOADING)
+        parent_conn, child_conn = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(child_conn, self._cancel_below, self._config),
+            name="hearth-model-worker",
+            daemon=True,
+        )
+        with self._lock:
+            if generation != self._generation or self._closed:
+                return
+            self._process, self._conn = process, parent_conn
+            process.start()
+        child_conn.close()
+        loaded = self._read_loop(parent_conn, generation)
+        with self._lock:
+            if generation != self._generation or self._closed:
+                return
+            self._conn = None
+            self._fail_pending(WorkerCrashed("the model worker stopped"))
+        process.join(timeout=1)
+        self._after_exit(loaded, process.exitcode, generation)
+
+    def _read_loop(self, conn: Connection, generation: int) -> bool:
+        loaded = False
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return loaded
+            kind = message.get("type")
+            if kind == "loaded":
+                loaded = True
+                self._load_failures = 0
+                self.worker_info = message
+                self._set_status(ModelState.READY, load_seconds=message.get("load_seconds"))
+                log.info("model ready: %s (%.2fs)", self._model.path, message.get("load_seconds", 0))
+            elif kind == "fatal":
+                self._last_fatal = message.get("message", "")
+            elif kind in ("result", "error"):
+                with self._lock:
+                    job = self._jobs.pop(message.get("id"), None)
+                if job is None:
+                    continue
+                if kind == "result":
+                    job.future.set_result(message["result"])
+                else:
+                    job.future.set_exception(RuntimeError(message.get("message", "worker error")))
+            if generation != self._generation:
+                return loaded
+
+    def _after_exit(self, loaded: bool, exitcode: int | None, generation: int) -> None:
+        fatal = getattr(self, "_last_fatal", "")
+        self._last_fatal = ""
+        if not loaded:
+            self._load_failures += 1
+            why = fatal or f"the model worker exited with code {exitcode} while loading"
+            if self._load_failures >= MAX_LOAD_FAILURES:
+                self._set_status(
+                    ModelState.FAILED,
+                    f"Cannot load model {self._model.path}: {why}. "
+                    "Check the file (hearth doctor) or pick another model (hearth models list).",
+                )
+                return
+            message = f"model failed to load ({why}); retrying"
+        else:
+            message = f"the model worker stopped (exit code {exitcode}); restarting"
+        delay = self._backoff[min(self._restarts, len(self._backoff) - 1)]
+        self._restarts += 1
+        log.warning("%s in %.1fs", message, delay)
+        self._set_status(ModelState.RESTARTING, message)
+        time.sleep(delay)
+        with self._lock:
+            if generation != self._generation or self._closed:
+                return
+        self.start()
+
+    # -- requests ----------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> WorkerHandle:
+        job_id, future = self._send("generate", {"request": request}, generation=True)
+        # Newest wins: every older job stops within one token.
+        self._raise_cancel_below(job_id)
+        return WorkerHandle(self, job_id, future)
+
+    def count_tokens(self, text: str) -> Future[int]:
+        return self._send("tokenize", {"text": text}, generation=False)[1]
+
+    def measure_speed(self) -> Future[dict[str, float]]:
+        return self._send("speed", {}, generation=False)[1]
+
+    def cancel(self, job_id: int) -> None:
+        self._raise_cancel_below(job_id + 1)
+
+    def _raise_cancel_below(self, value: int) -> None:
+        with self._lock:
+            if self._cancel_below.value < value:
+                self._cancel_below.value = value
+
+    def _send(self, op: str, payload: dict[str, Any], generation: bool) -> tuple[int, Future[Any]]:
+        with self._lock:
+            if self._status.state is not ModelState.READY or self._conn is None:
+                raise ModelUnavailable(self._status.message or f"model is {self._status.state.value}")
+            job_id = next(self._ids)
+            future: Future[Any] = Future()
+            self._jobs[job_id] = _Job(future, generation)
+            try:
+                self._conn.send({"op": op, "id": job_id, "sent_at": time.time(), **payload})
+            except (OSError, ValueError) as exc:
+                self._jobs.pop(job_id, None)
+                raise ModelUnavailable(f"model worker unreachable: {exc}") from exc
+        return job_id, future
+
+    def _fail_pending(self, error: Exception) -> None:
+        jobs, self._jobs = self._jobs, {}
+        for job in jobs.values():
+            if not job.future.done():
+                job.future.set_exception(error)
+
+    # -- status ------------------------------------------------------------
+
+    def status(self) -> ModelStatus:
+        return self._status
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def _set_status(self, state: ModelState, message: str = "", **changes: Any) -> None:
+        with self._lock:
+            if self._closed and state is not ModelState.STOPPED:
+                return
+            self._status = replace(
+                self._status, state=state, message=message, restarts=self._restarts, **changes
+            )
+            status = self._status
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("model status listener failed")

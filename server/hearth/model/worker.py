@@ -1,0 +1,260 @@
+"""The model worker: the one process that holds a llama.cpp `Llama` object.
+
+It runs in a child process because llama.cpp aborts the whole process on
+some malformed GGUF files and an out-of-memory must not take the language
+server down. It serves one request at a time from a pipe. A shared integer,
+`cancel_below`, cancels every job whose id is below it; it is polled after
+every token, so cancellation and "newest wins" take effect within one token.
+
+This is the only module that imports `llama_cpp`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hearth.model.backend import GenerationRequest, GenerationResult
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    model_path: str
+    n_ctx: int = 2048
+    n_threads: int = 0
+    """0: let the worker pick (physical cores, at most 4)."""
+    special_stops: tuple[str, ...] = ()
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def worker_main(conn: Connection, cancel_below: Any, config: WorkerConfig) -> None:
+    """Entry point of the child process."""
+    # Whatever llama.cpp or Python prints must never reach the protocol channel.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        engine = _Engine(config)
+    except Exception as exc:  # a readable error beats a dead pipe
+        conn.send({"type": "fatal", "message": f"{type(exc).__name__}: {exc}"})
+        return
+    conn.send({"type": "loaded", **engine.info})
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        op = job.get("op")
+        try:
+            if op == "generate":
+                conn.send(
+                    {
+                        "type": "result",
+                        "id": job["id"],
+                        "result": engine.generate(job, cancel_below),
+                    }
+                )
+            elif op == "tokenize":
+                conn.send({"type": "result", "id": job["id"], "result": engine.count(job["text"])})
+            elif op == "speed":
+                conn.send({"type": "result", "id": job["id"], "result": engine.speed()})
+            elif op == "exit":
+                return
+        except Exception as exc:
+            conn.send({"type": "error", "id": job.get("id"), "message": f"{type(exc).__name__}: {exc}"})
+
+
+class _Engine:
+    def __init__(self, config: WorkerConfig) -> None:
+        import llama_cpp
+
+        started = time.monotonic()
+        self._llm = llama_cpp.Llama(
+            model_path=config.model_path,
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads or default_threads(),
+            n_batch=512,
+            verbose=False,
+        )
+        self._eos = self._llm.token_eos()
+        metadata = dict(self._llm.metadata)
+        self.info = {
+            "load_seconds": time.monotonic() - started,
+            "n_ctx": self._llm.n_ctx(),
+            "n_threads": config.n_threads or default_threads(),
+            "architecture": metadata.get("general.architecture", ""),
+            "model_name": metadata.get("general.name", ""),
+            "special_tokens": _special_token_texts(self._llm),
+        }
+
+    def count(self, text: str) -> int:
+        return len(self._tokens(text))
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(self, job: dict[str, Any], cancel_below: Any) -> GenerationResult:
+        request: GenerationRequest = job["request"]
+        job_id: int = job["id"]
+        received = job["sent_at"]
+        started = time.monotonic()
+        queue_ms = max(0.0, (time.time() - received) * 1000)
+        if job_id < cancel_below.value:
+            return GenerationResult(text="", stop_reason="cancelled", queue_ms=queue_ms)
+        deadline = started + request.deadline_s
+        prompt = self._tokens(request.prompt)
+        n_ctx = self._llm.n_ctx()
+        # Keep the end of an over-long prompt: the text at the cursor matters most.
+        room = max(16, n_ctx - request.max_tokens - 1)
+        if len(prompt) > room:
+            prompt = prompt[-room:]
+        if not request.use_prompt_cache:
+            self._llm.reset()
+        reused = _common_prefix(self._llm.eval_tokens, prompt)
+        state = _DecodeState(job_id, cancel_below, deadline)
+        pieces: list[bytes] = []
+        text = ""
+        stop_reason = "max_tokens"
+        first_token_at: float | None = None
+        import llama_cpp
+
+        generator = self._llm.generate(
+            prompt,
+            temp=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
+        )
+        try:
+            for token in generator:
+                if first_token_at is None:
+                    first_token_at = time.monotonic()
+                if token == self._eos:
+                    stop_reason = "eos"
+                    break
+                state.record(token)
+                pieces.append(self._llm.detokenize([token], special=True))
+                text = b"".join(pieces).decode("utf-8", errors="ignore")
+                cut = request.stop.cut(text)
+                if cut is not None:
+                    text, stop_reason = text[:cut], "stop"
+                    break
+                if len(pieces) >= request.max_tokens:
+                    break
+            else:
+                stop_reason = state.reason or "max_tokens"
+        finally:
+            generator.close()
+        if stop_reason in ("max_tokens", "eos", "deadline"):
+            cut = request.stop.cut(text, final=True)
+            if cut is not None:
+                text = text[:cut]
+        if state.reason == "cancelled":
+            stop_reason = "cancelled"
+        ended = time.monotonic()
+        first = first_token_at or ended
+        return GenerationResult(
+            text=text,
+            stop_reason=stop_reason,
+            prompt_tokens=len(prompt),
+            reused_tokens=reused,
+            generated_tokens=len(pieces),
+            queue_ms=queue_ms,
+            prompt_ms=(first - started) * 1000,
+            decode_ms=(ended - first) * 1000,
+            mean_logprob=state.mean_logprob(),
+            min_logprob=state.min_logprob(),
+        )
+
+    def speed(self) -> dict[str, float]:
+        """Cold prompt evaluation and decoding speed on this machine, in tokens/s."""
+        self._llm.reset()
+        prompt = self._tokens("def main():\n    " + "value = compute(value)\n    " * 40)[:256]
+        started = time.monotonic()
+        self._llm.eval(prompt)
+        evaluated = time.monotonic() - started
+        generated = 0
+        started = time.monotonic()
+        for _token in self._llm.generate(prompt, temp=0.0, top_k=1):
+            generated += 1
+            if generated >= 32:
+                break
+        decoded = time.monotonic() - started
+        self._llm.reset()
+        return {
+            "prompt_tokens_per_s": len(prompt) / max(evaluated, 1e-9),
+            "decode_tokens_per_s": generated / max(decoded, 1e-9),
+        }
+
+
+class _DecodeState:
+    """Per-generation bookkeeping, consulted by llama.cpp after every token."""
+
+    def __init__(self, job_id: int, cancel_below: Any, deadline: float) -> None:
+        self._job_id = job_id
+        self._cancel_below = cancel_below
+        self._deadline = deadline
+        self._last_logits: Any = None
+        self._logprobs: list[float] = []
+        self.reason: str | None = None
+
+    def should_stop(self, _input_ids: Any, logits: Any) -> bool:
+        self._last_logits = logits
+        if self._job_id < self._cancel_below.value:
+            self.reason = "cancelled"
+            return True
+        if time.monotonic() > self._deadline:
+            self.reason = "deadline"
+            return True
+        return False
+
+    def record(self, token: int) -> None:
+        logits = self._last_logits
+        if logits is None:
+            return
+        top = float(logits.max())
+        log_total = top + math.log(float(_exp_sum(logits, top)))
+        self._logprobs.append(float(logits[token]) - log_total)
+
+    def mean_logprob(self) -> float | None:
+        return sum(self._logprobs) / len(self._logprobs) if self._logprobs else None
+
+    def min_logprob(self) -> float | None:
+        return min(self._logprobs) if self._logprobs else None
+
+
+def _exp_sum(logits: Any, top: float) -> float:
+    import numpy as np
+
+    return float(np.exp(logits - top).sum())
+
+
+def _common_prefix(cached: Any, prompt: list[int]) -> int:
+    count = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+def _special_token_texts(llm: Any) -> list[str]:
+    """Texts of control tokens the model may emit (never shown to the user)."""
+    texts = set()
+    for token_id in (llm.token_eos(), llm.token_bos()):
+        if token_id is not None and token_id >= 0:
+            text = llm.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
+            if text:
+                texts.add(text)
+    template = llm.metadata.get("tokenizer.chat_template", "") or ""
+    for marker in ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|file_sep|>", "<|fim_pad|>"):
+        if marker in template or marker in texts:
+            texts.add(marker)
+    return sorted(texts)
