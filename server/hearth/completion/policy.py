@@ -74,9 +74,10 @@ def decide(cursor: Cursor, language_id: str, multiline: str = "auto", max_lines:
     if not code_to_right and stripped.endswith((")", "]", "}", ";")) and before == stripped:
         return Decision("none", "statement just closed", none)
     next_line = cursor.next_nonblank_line
-    if code_to_right or multiline == "never":
-        return Decision("line", "code to the right" if code_to_right else "multi-line off",
-                        StopSpec(single_line=True, max_lines=1))  # fmt: skip
+    # Even an auto-closed bracket right of the cursor would be pushed down by a block.
+    if after.strip() or multiline == "never":
+        reason = "text to the right" if after.strip() else "multi-line off"
+        return Decision("line", reason, StopSpec(single_line=True, max_lines=1))
     indent = indentation_width(before)
     braces = language_id in _BRACE_LANGUAGES
     if stripped.endswith(_BLOCK_OPENERS):

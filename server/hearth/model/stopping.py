@@ -70,7 +70,19 @@ class StopSpec:
             offset += len(line) + 1
             if index + 1 >= self.max_lines and index + 1 < len(lines):
                 return offset - 1
+        growing = lines[-1]
+        if not final and len(lines) > 1 and self._dedented(growing):
+            # Its indentation is known from its first visible character: stop now.
+            return offset - 1
         return None
+
+    def _dedented(self, line: str) -> bool:
+        if self.block_indent is None or not line.strip():
+            return False
+        width = indentation_width(line)
+        if self.closing_line_ends_block and width == self.block_indent:
+            return False
+        return width <= self.block_indent
 
     def _ends_before(self, line: str) -> bool:
         if not line.strip():

@@ -182,7 +182,9 @@ class LlamaWorkerBackend:
             elif kind in ("result", "error"):
                 with self._lock:
                     job = self._jobs.pop(message.get("id"), None)
-                if job is None:
+                # The caller may have cancelled its future (asyncio.wrap_future does
+                # that); the result is then dropped, and the reader must live on.
+                if job is None or job.future.done():
                     continue
                 if kind == "result":
                     job.future.set_result(message["result"])

@@ -1,0 +1,152 @@
+"""A small LSP client over a child process's stdio, speaking plain JSON.
+
+Benchmarks use it to drive `hearth serve` exactly as an editor would, and
+tests use it to send raw, even garbled, bytes. Responses and notifications
+are collected by a reader thread; every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hearth.lsp.framing import Frame, FrameDecoder, encode_frame
+
+
+class ResponseTimeout(Exception):
+    pass
+
+
+class StdioClient:
+    def __init__(
+        self,
+        command: Sequence[str] | None = None,
+        env: dict[str, str] | None = None,
+        stderr: Any = subprocess.DEVNULL,
+    ) -> None:
+        cmd = list(command or [sys.executable, "-m", "hearth", "serve"])
+        self.process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, **(env or {})},
+        )
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+        self.responses: dict[int | str, dict[str, Any]] = {}
+        self.response_times: dict[int | str, float] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self.server_requests: list[dict[str, Any]] = []
+        self.stdout_errors = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        decoder = FrameDecoder()
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            now = time.monotonic()
+            for event in decoder.feed(data):
+                if not isinstance(event, Frame):
+                    self.stdout_errors += 1
+                    continue
+                self._route(event.message, now)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _route(self, message: dict[str, Any], now: float) -> None:
+        with self._cond:
+            if "method" in message and "id" in message:
+                self.server_requests.append(message)
+                # Say yes to what servers ask of editors (progress tokens, edits).
+                self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+            elif "method" in message:
+                self.notifications.append(message)
+            else:
+                msg_id = message.get("id")
+                if isinstance(msg_id, int | str):
+                    self.responses[msg_id] = message
+                    self.response_times[msg_id] = now
+            self._cond.notify_all()
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.send_raw(encode_frame(message))
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request_nowait(self, method: str, params: Any = None, msg_id: int | None = None) -> int:
+        msg_id = msg_id if msg_id is not None else next(self._ids)
+        self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        return msg_id
+
+    def wait(self, msg_id: int | str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while msg_id not in self.responses:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    raise ResponseTimeout(f"no response to {msg_id} within {timeout}s")
+                self._cond.wait(remaining)
+            return self.responses[msg_id]
+
+    def request(self, method: str, params: Any = None, timeout: float = 30.0) -> dict[str, Any]:
+        return self.wait(self.request_nowait(method, params), timeout)
+
+    # -- session helpers -------------------------------------------------------
+
+    def initialize(
+        self, options: dict[str, Any] | None = None, capabilities: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        response = self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": None,
+                "capabilities": capabilities or {"window": {"workDoneProgress": True}},
+                "initializationOptions": options or {},
+            },
+        )
+        self.notify("initialized", {})
+        return response
+
+    def wait_model_ready(self, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.request("hearth/status", {})["result"]["model"]
+            if status["state"] in ("ready", "failed"):
+                return status
+            time.sleep(0.1)
+        raise ResponseTimeout("model did not become ready")
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        if self.process.poll() is None:
+            try:
+                self.request("shutdown", None, timeout=timeout)
+                self.notify("exit")
+            except (ResponseTimeout, BrokenPipeError, OSError):
+                pass
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode

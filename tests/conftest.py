@@ -1,0 +1,12 @@
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch):
+    """Every test gets its own data directory: nothing touches the user's."""
+    directory = tmp_path_factory.mktemp("hearth-data")
+    monkeypatch.setenv("HEARTH_DATA_DIR", str(directory))
+    return Path(os.environ["HEARTH_DATA_DIR"])

@@ -1,0 +1,211 @@
+"""The real `hearth serve` over stdio with the real embedded model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from hearth.lsp.framing import encode_frame
+from hearth.lsp.stdio_client import StdioClient
+
+pytestmark = pytest.mark.e2e
+
+URI = "file:///work/example/primes.py"
+SOURCE = '''def is_prime(n: int) -> bool:
+    """Return True if n is a prime number."""
+    if n < 2:
+        return False
+    for d in range(2, int(n**0.5) + 1):
+        if n % d == 0:
+            return False
+    return True
+
+
+def primes_below(limit: int) -> list[int]:
+    """All prime numbers smaller than limit, in increasing order."""
+    result = []
+    for n in range(2, limit):
+'''
+END = {"line": 13, "character": 29}
+
+
+def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
+    params = {
+        "textDocument": {"uri": URI},
+        "position": position,
+        "context": {"triggerKind": trigger},
+    }
+    return client.request_nowait("textDocument/inlineCompletion", params, msg_id)
+
+
+@pytest.fixture
+def client():
+    c = StdioClient(env={"PYTHONUNBUFFERED": "1"})
+    c.initialize({"debounceMs": 0})
+    assert c.wait_model_ready()["state"] == "ready"
+    c.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": SOURCE}},
+    )
+    yield c
+    c.close()
+
+
+def test_inline_completion_from_the_real_model(client):
+    response = client.wait(inline(client, trigger=1), timeout=60)
+    items = response["result"]["items"]
+    assert items and items[0]["insertText"].strip()
+    assert items[0]["command"]["command"] == "hearth.accepted"
+    suggestion_id = items[0]["command"]["arguments"][0]
+    accepted = client.request(
+        "workspace/executeCommand", {"command": "hearth.accepted", "arguments": [suggestion_id]}
+    )
+    assert "error" not in accepted
+    recent = client.request("hearth/status", {})["result"]["recent"]
+    assert {"event": "accepted", "id": suggestion_id, "kind": "full"}.items() <= recent[-1].items()
+    shown = [e for e in recent if e["event"] == "completion" and e["id"] == suggestion_id][0]
+    assert shown["prompt_tokens"] > 0 and shown["generated_tokens"] > 0
+
+
+def test_completion_item_fallback(client):
+    response = client.request(
+        "textDocument/completion", {"textDocument": {"uri": URI}, "position": END}, timeout=60
+    )
+    items = response["result"]["items"]
+    assert items and items[0]["textEdit"]["newText"].strip()
+
+
+def test_cancel_answers_32800_and_stops_the_generation(client):
+    client.notify(
+        "workspace/didChangeConfiguration",
+        {"settings": {"maxTokens": 400, "deadlineMs": 60000, "maxLines": 200, "multiline": "always"}},
+    )
+    msg_id = inline(client, position={"line": 14, "character": 0})
+    time.sleep(0.4)
+    client.notify("$/cancelRequest", {"id": msg_id})
+    response = client.wait(msg_id, timeout=10)
+    assert response["error"]["code"] == -32800
+    # The worker is free again at once: a new request is served without waiting for 400 tokens.
+    started = time.monotonic()
+    client.wait(inline(client), timeout=30)
+    assert time.monotonic() - started < 15
+    events = [
+        e for e in client.request("hearth/status", {})["result"]["recent"] if e["event"] == "completion"
+    ]
+    cancelled = [e for e in events if e["outcome"] == "cancelled"]
+    assert cancelled
+
+
+def test_newer_request_for_the_document_supersedes_the_older(client):
+    first = inline(client, position={"line": 14, "character": 0})
+    second = inline(client)
+    assert client.wait(first, timeout=30)["error"]["code"] == -32800
+    assert "result" in client.wait(second, timeout=60)
+
+
+def test_invalid_params_and_unknown_method_get_errors(client):
+    assert (
+        client.request("textDocument/inlineCompletion", {"textDocument": {"uri": URI}})["error"]["code"]
+        == -32602
+    )
+    assert client.request("textDocument/inlineCompletion", [1, 2])["error"]["code"] == -32602
+    assert client.request("no/such/method", {})["error"]["code"] == -32601
+    bad = client.request("workspace/executeCommand", {"command": "hearth.accepted", "arguments": [5]})
+    assert bad["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"Content-Length: 9999\r\n\r\n{",
+        b'Content-Length: 3\r\n\r\n{"jsonrpc": "2.0"}',
+        b"Content-Length: abc\r\n\r\n{}",
+        b"\x00\xff random junk without newline",
+        b"content-length: 0\r\n\r\n",
+    ],
+)
+def test_garbled_frame_then_a_valid_request_is_answered(client, garbage):
+    client.send_raw(garbage)
+    assert client.request("hearth/status", {}, timeout=5)["result"]["model"]["state"] == "ready"
+
+
+def test_off_by_one_length_gets_a_parse_error_and_the_server_stays_live(client):
+    body = encode_frame({"jsonrpc": "2.0", "id": 777, "method": "hearth/status", "params": {}})
+    header, payload = body.split(b"\r\n\r\n")
+    client.send_raw(b"Content-Length: %d\r\n\r\n%s" % (len(payload) - 1, payload))
+    assert client.wait(777, timeout=5)["error"]["code"] == -32700
+    assert "result" in client.request("hearth/status", {}, timeout=5)
+
+
+def test_model_worker_killed_recovers(client):
+    pid = client.request("hearth/status", {})["result"]["model"]["workerPid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = client.request("hearth/status", {})["result"]["model"]
+        if status["state"] == "ready" and status["workerPid"] != pid:
+            break
+        # Requests meanwhile are answered (empty), never left hanging.
+        assert "result" in client.wait(inline(client), timeout=10)
+        time.sleep(0.2)
+    assert status["restarts"] >= 1 and status["state"] == "ready"
+    assert client.wait(inline(client), timeout=60)["result"]["items"]
+
+
+def test_lifecycle_errors_and_exit_code():
+    c = StdioClient()
+    assert c.request("textDocument/completion", {})["error"]["code"] == -32002
+    c.initialize()
+    assert c.request("shutdown", None)["result"] is None
+    assert c.request("hearth/status", {})["error"]["code"] == -32600
+    c.notify("exit")
+    assert c.process.wait(5) == 0
+
+
+def test_missing_model_file_gives_one_clear_message_and_empty_results(tmp_path):
+    c = StdioClient()
+    c.initialize({"model": str(tmp_path / "missing.gguf")})
+    status = c.wait_model_ready()
+    assert status["state"] == "failed"
+    c.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": SOURCE}},
+    )
+    assert c.wait(inline(c), timeout=10)["result"]["items"] == []
+    messages = [n for n in c.notifications if n["method"] == "window/showMessage"]
+    assert len(messages) == 1 and "missing.gguf" in messages[0]["params"]["message"]
+    c.close()
+
+
+def test_corrupt_model_file_is_reported(tmp_path):
+    bad = tmp_path / "corrupt.gguf"
+    bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (5).to_bytes(8, "little") + b"\x00" * 64)
+    c = StdioClient()
+    c.initialize({"model": str(bad)})
+    status = c.wait_model_ready(timeout=120)
+    assert status["state"] == "failed" and "corrupt.gguf" in status["message"]
+    assert c.request("hearth/status", {})["result"]["model"]["state"] == "failed"
+    c.close()
+
+
+def test_exits_when_the_editor_process_dies():
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    c = StdioClient()
+    c.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": parent.pid, "capabilities": {}},
+        }
+    )
+    c.wait(1)
+    parent.kill()
+    parent.wait()
+    assert c.process.wait(5) == 1

@@ -1,0 +1,54 @@
+"""A scripted model backend for unit tests of the pipeline only (never proof a feature works)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from hearth.model.backend import (
+    GenerationRequest,
+    GenerationResult,
+    ModelState,
+    ModelStatus,
+    ModelUnavailable,
+)
+
+
+class ScriptedHandle:
+    def __init__(self, future: Future[GenerationResult]) -> None:
+        self.future = future
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ScriptedBackend:
+    def __init__(self, outputs: list[str], state: ModelState = ModelState.READY, hold: bool = False):
+        self.outputs = list(outputs)
+        self.state = state
+        self.hold = hold
+        self.requests: list[GenerationRequest] = []
+        self.handles: list[ScriptedHandle] = []
+
+    def status(self) -> ModelStatus:
+        return ModelStatus(self.state)
+
+    def submit(self, request: GenerationRequest) -> ScriptedHandle:
+        if self.state is not ModelState.READY:
+            raise ModelUnavailable("not ready")
+        self.requests.append(request)
+        future: Future[GenerationResult] = Future()
+        if not self.hold:
+            text = self.outputs.pop(0) if self.outputs else ""
+            cut = request.stop.cut(text, final=True)
+            future.set_result(GenerationResult(text=text if cut is None else text[:cut], stop_reason="eos"))
+        handle = ScriptedHandle(future)
+        self.handles.append(handle)
+        return handle
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,134 @@
+"""Golden tables for the policy, stop rules, prompt layout and post-processing."""
+
+import pytest
+
+from hearth.completion.policy import Cursor, decide
+from hearth.completion.postprocess import (
+    align_to_cursor,
+    clean_suggestion,
+    drop_repeated_lines,
+    split_trailing_space,
+    trim_suffix_overlap,
+)
+from hearth.completion.prompt import build_prompt, prefix_window
+from hearth.model.catalog import PromptFormat
+from hearth.model.stopping import StopSpec
+
+
+def at(text: str) -> Cursor:
+    prefix, suffix = text.split("|")
+    return Cursor(prefix, suffix)
+
+
+@pytest.mark.parametrize(
+    ("document", "language", "mode"),
+    [
+        ("def f(x):|", "python", "block"),
+        ("def f(x):\n    |", "python", "block"),
+        ("x = compute(|)", "python", "line"),  # a block would push the ) down
+        ("x = foo(|, y)", "python", "line"),
+        ("value = total|", "python", "line"),
+        ("# a comment|", "python", "none"),
+        ("x = '#'|", "python", "line"),
+        ("print(x)|", "python", "none"),
+        ("function f() {|", "javascript", "block"),
+        ("// note|", "typescript", "none"),
+        ("func main() {|\n}", "go", "block"),
+    ],
+)
+def test_policy(document, language, mode):
+    assert decide(at(document), language).mode == mode
+
+
+def test_multiline_never_gives_single_lines():
+    assert decide(at("def f(x):|"), "python", multiline="never").mode == "line"
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "final", "kept"),
+    [
+        (StopSpec(single_line=True), "abc\ndef", False, "abc"),
+        (StopSpec(single_line=True), "abc", False, None),
+        (StopSpec(block_indent=0), "\n    a = 1\n    return a\ndef g():", False, "\n    a = 1\n    return a"),
+        (StopSpec(block_indent=0), "\n    a = 1\n    ret", False, None),
+        (StopSpec(block_indent=0), "\n    a = 1\n\n    b = 2\n", True, None),
+        (StopSpec(block_indent=0, closing_line_ends_block=True), "\n  x();\n}\nfoo()", False, "\n  x();\n}"),
+        (StopSpec(max_lines=2), "a\nb\nc\n", False, "a\nb"),
+        (StopSpec(next_line="    return total"), "\n    x += 1\n    return total\n", False, "\n    x += 1"),
+        (StopSpec(stop_strings=("<|im_end|>",)), "x = 1<|im_end|>junk", False, "x = 1"),
+    ],
+)
+def test_stop_rules(spec, text, final, kept):
+    cut = spec.cut(text, final=final)
+    assert (None if cut is None else text[:cut]) == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "line_after", "expected"),
+    [
+        ("a, b)", ")", "a, b"),
+        ("a, b):", "):", "a, b"),
+        ("a, b", ")", "a, b"),
+        (")", ")", ""),
+        ("name", "", "name"),
+    ],
+)
+def test_trim_suffix_overlap(text, line_after, expected):
+    assert trim_suffix_overlap(text, line_after) == expected
+
+
+def test_drop_repeated_lines():
+    assert drop_repeated_lines("a = 1\nb = 2\nb = 2\nb = 2") == "a = 1\nb = 2"
+
+
+@pytest.mark.parametrize(
+    ("text", "held", "blank", "expected"),
+    [
+        ("    return x", "    ", True, "return x"),
+        ("def g():", "    ", True, ""),
+        (" 5", " ", False, "5"),
+        ("5", " ", False, "5"),
+        ("abc", "", False, "abc"),
+    ],
+)
+def test_align_to_cursor(text, held, blank, expected):
+    assert align_to_cursor(text, held, blank) == expected
+
+
+def test_split_trailing_space():
+    assert split_trailing_space("def f():\n    ") == ("def f():\n", "    ")
+
+
+@pytest.mark.parametrize(
+    ("document", "raw", "shown"),
+    [
+        ("def f(x):|", "\n    return x * 2<|im_end|>", "\n    return x * 2"),
+        ("x = foo(|)", "a, b)", "a, b"),
+        ("x = foo(|)", "   \n  ", ""),
+        ("value = |\nnext_line()", "next_line()", "next_line()"),
+        ("x = |", "1  \n", "1"),
+    ],
+)
+def test_clean_suggestion(document, raw, shown):
+    cursor = at(document)
+    decision = decide(cursor, "python")
+    assert clean_suggestion(raw, cursor, decision, ("<|im_end|>",)) == shown
+
+
+def test_prefix_window_start_moves_in_steps_while_typing():
+    prefix = "".join(f"line {i}\n" for i in range(2000))
+    first = prefix_window(prefix, 3000)
+    later = prefix_window(prefix + "more typing", 3000)
+    assert len(first) <= 3000 and later.startswith(first[:100])
+    assert later.endswith("more typing")
+
+
+def test_prompt_is_stable_first_for_every_format():
+    fim = PromptFormat("fim-psm", "<P>", "<S>", "<M>")
+    spm = PromptFormat("fim-spm", "<P>", "<S>", "<M>")
+    prefix, suffix = "import os\n\ndef f():\n    ", "\nprint(f())\n"
+    plain = build_prompt(prefix, suffix, "python", "pkg/mod.py", PromptFormat(), 512)
+    assert plain.text == "# Path: pkg/mod.py\n" + prefix
+    assert build_prompt(prefix, suffix, "python", "m.py", fim, 512).text.endswith(suffix + "<M>")
+    spm_text = build_prompt(prefix, suffix, "python", "m.py", spm, 512).text
+    assert spm_text.startswith("<S>" + suffix) and spm_text.endswith(prefix + "<M>")

@@ -1,0 +1,72 @@
+"""Control flow of the pipeline with a scripted backend (the real model is tested in e2e/)."""
+
+import asyncio
+import contextlib
+
+from hearth.completion.pipeline import CompletionPipeline, DocumentSnapshot
+from hearth.config import Settings
+from hearth.events import RecentSink
+from hearth.model.backend import ModelState
+from hearth.model.catalog import PromptFormat
+from tests.fakes import ScriptedBackend
+
+
+def make(backend, **settings):
+    sink = RecentSink()
+    values = Settings(debounce_ms=0, **settings)
+    return CompletionPipeline(backend, sink, lambda: values, lambda: PromptFormat(stop=("<|im_end|>",))), sink
+
+
+def doc(text, language="python"):
+    prefix, suffix = text.split("|")
+    return DocumentSnapshot("file:///m.py", language, 1, prefix + suffix, len(prefix), "m.py")
+
+
+async def test_block_suggestion_is_cleaned_and_reported():
+    backend = ScriptedBackend(["\n    return x + 1\n<|im_end|>garbage"])
+    pipeline, sink = make(backend)
+    outcome = await pipeline.complete(doc("def f(x):|"))
+    assert outcome.text == "\n    return x + 1"
+    assert backend.requests[0].prompt.endswith("def f(x):")
+    event = sink.recent("completion")[0]
+    assert event["shown"] and event["decision"] == "block" and "total" in event["timings_ms"]
+
+
+async def test_no_model_call_where_a_suggestion_cannot_help():
+    backend = ScriptedBackend(["x"])
+    pipeline, _ = make(backend)
+    outcome = await pipeline.complete(doc("# comment|"))
+    assert not outcome.shown and outcome.reason == "inside a comment"
+    assert backend.requests == []
+
+
+async def test_loading_model_gives_an_empty_answer_at_once():
+    pipeline, _ = make(ScriptedBackend([], state=ModelState.LOADING))
+    outcome = await pipeline.complete(doc("def f(x):|"))
+    assert outcome.reason == "model loading" and not outcome.shown
+
+
+async def test_disabled_language_and_huge_document():
+    pipeline, _ = make(ScriptedBackend(["x"]), languages={"python": False})
+    assert (await pipeline.complete(doc("def f(x):|"))).reason == "disabled for this language"
+    pipeline, _ = make(ScriptedBackend(["x"]), max_file_kb=1)
+    assert (await pipeline.complete(doc("x = 1\n" * 400 + "def f(x):|"))).reason == "document too large"
+
+
+async def test_document_moved_on_drops_the_suggestion():
+    pipeline, _ = make(ScriptedBackend(["\n    pass"]))
+    outcome = await pipeline.complete(doc("def f(x):|"), is_current=lambda: False)
+    assert not outcome.shown and outcome.reason in ("superseded", "document changed")
+
+
+async def test_cancelling_the_request_cancels_the_generation():
+    backend = ScriptedBackend([], hold=True)
+    pipeline, sink = make(backend)
+    task = asyncio.ensure_future(pipeline.complete(doc("def f(x):|")))
+    while not backend.handles:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert backend.handles[0].cancelled
+    assert sink.recent("completion")[0]["outcome"] == "cancelled"
