@@ -67,7 +67,7 @@ def test_inline_completion_from_the_real_model(client):
     assert "error" not in accepted
     recent = client.request("hearth/status", {})["result"]["recent"]
     assert {"event": "accepted", "id": suggestion_id, "kind": "full"}.items() <= recent[-1].items()
-    shown = [e for e in recent if e["event"] == "completion" and e["id"] == suggestion_id][0]
+    shown = next(e for e in recent if e["event"] == "completion" and e["id"] == suggestion_id)
     assert shown["prompt_tokens"] > 0 and shown["generated_tokens"] > 0
 
 
@@ -135,7 +135,7 @@ def test_garbled_frame_then_a_valid_request_is_answered(client, garbage):
 
 def test_off_by_one_length_gets_a_parse_error_and_the_server_stays_live(client):
     body = encode_frame({"jsonrpc": "2.0", "id": 777, "method": "hearth/status", "params": {}})
-    header, payload = body.split(b"\r\n\r\n")
+    _header, payload = body.split(b"\r\n\r\n")
     client.send_raw(b"Content-Length: %d\r\n\r\n%s" % (len(payload) - 1, payload))
     assert client.wait(777, timeout=5)["error"]["code"] == -32700
     assert "result" in client.request("hearth/status", {}, timeout=5)
