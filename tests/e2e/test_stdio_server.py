@@ -6,31 +6,20 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+import hearth
 from hearth.lsp.framing import encode_frame
 from hearth.lsp.stdio_client import StdioClient
 
 pytestmark = pytest.mark.e2e
 
 URI = "file:///work/example/primes.py"
-SOURCE = '''def is_prime(n: int) -> bool:
-    """Return True if n is a prime number."""
-    if n < 2:
-        return False
-    for d in range(2, int(n**0.5) + 1):
-        if n % d == 0:
-            return False
-    return True
-
-
-def primes_below(limit: int) -> list[int]:
-    """All prime numbers smaller than limit, in increasing order."""
-    result = []
-    for n in range(2, limit):
-'''
-END = {"line": 13, "character": 29}
+# The shipped example: it ends where a user is typing a loop body.
+SOURCE = (Path(hearth.__file__).parent / "examples" / "primes.py").read_text("utf-8")
+END = {"line": 16, "character": 29}
 
 
 def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
@@ -84,7 +73,7 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
         "workspace/didChangeConfiguration",
         {"settings": {"maxTokens": 400, "deadlineMs": 60000, "maxLines": 200, "multiline": "always"}},
     )
-    msg_id = inline(client, position={"line": 14, "character": 0})
+    msg_id = inline(client, position={"line": 17, "character": 0})
     time.sleep(0.4)
     client.notify("$/cancelRequest", {"id": msg_id})
     response = client.wait(msg_id, timeout=10)
@@ -101,7 +90,7 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
 
 
 def test_newer_request_for_the_document_supersedes_the_older(client):
-    first = inline(client, position={"line": 14, "character": 0})
+    first = inline(client, position={"line": 17, "character": 0})
     second = inline(client)
     assert client.wait(first, timeout=30)["error"]["code"] == -32800
     assert "result" in client.wait(second, timeout=60)

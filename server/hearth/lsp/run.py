@@ -36,7 +36,7 @@ def run_tcp(host: str, port: int, settings: dict[str, Any] | None = None) -> int
     sys.stdout = sys.stderr
     with socket.create_server((host, port)) as listener:
         log.info("listening on %s:%s", host, listener.getsockname()[1])
-        print(f"hearth: listening on {host}:{listener.getsockname()[1]}", file=sys.stderr)
+        sys.stderr.write(f"hearth: listening on {host}:{listener.getsockname()[1]}\n")
         conn, peer = listener.accept()
     log.info("client connected from %s", peer)
     with conn:
