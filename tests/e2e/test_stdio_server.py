@@ -89,6 +89,29 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
     assert cancelled
 
 
+def test_cancel_interrupts_a_cold_prompt_and_keeps_what_was_evaluated(client):
+    # A long document: its cold prompt takes seconds to evaluate on a laptop CPU.
+    body = "".join(f"    total_{i} = compute(values[{i}], scale={i})\n" for i in range(200))
+    text = "def long_function(values):\n" + body + "    return "
+    uri = "file:///work/example/long.py"
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+    )
+    position = {"line": 201, "character": 11}
+    params = {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}
+    msg_id = client.request_nowait("textDocument/inlineCompletion", params)
+    time.sleep(1.0)
+    client.notify("$/cancelRequest", {"id": msg_id})
+    assert client.wait(msg_id, timeout=10)["error"]["code"] == -32800
+    client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=60)
+    events = [
+        e for e in client.request("hearth/status", {})["result"]["recent"] if e["event"] == "completion"
+    ]
+    # The retry started from the chunks the cancelled request had evaluated.
+    assert 0 < events[-1]["reused_tokens"] < events[-1]["prompt_tokens"]
+
+
 def test_newer_request_for_the_document_supersedes_the_older(client):
     first = inline(client, position={"line": 17, "character": 0})
     second = inline(client)

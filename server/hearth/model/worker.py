@@ -31,6 +31,10 @@ class WorkerConfig:
     special_stops: tuple[str, ...] = ()
 
 
+PREFILL_CHUNK = 64
+"""Prompt tokens evaluated between two cancellation checks (about 0.3 s cold on 2 cores)."""
+
+
 def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -119,6 +123,16 @@ class _Engine:
             self._llm.reset()
         reused = _common_prefix(self._llm.eval_tokens, prompt)
         state = _DecodeState(job_id, cancel_below, deadline)
+        if not self._prefill(prompt, reused, state):
+            ended = time.monotonic()
+            return GenerationResult(
+                text="",
+                stop_reason=state.reason or "cancelled",
+                prompt_tokens=len(prompt),
+                reused_tokens=reused,
+                queue_ms=queue_ms,
+                prompt_ms=(ended - started) * 1000,
+            )
         pieces: list[bytes] = []
         text = ""
         stop_reason = "max_tokens"
@@ -172,6 +186,22 @@ class _Engine:
             mean_logprob=state.mean_logprob(),
             min_logprob=state.min_logprob(),
         )
+
+    def _prefill(self, prompt: list[int], reused: int, state: _DecodeState) -> bool:
+        """Evaluate all but the last prompt token in small chunks; False if stopped.
+
+        llama.cpp cannot interrupt one `eval` call, and a cold 800-token prompt
+        takes seconds on a laptop CPU. Chunks let a newer keystroke cancel it
+        within about a chunk's time, and every chunk evaluated stays in the KV
+        cache, so the request that supersedes this one starts from there.
+        """
+        keep = max(0, min(reused, len(prompt) - 1))
+        self._llm.n_tokens = keep
+        for start in range(keep, len(prompt) - 1, PREFILL_CHUNK):
+            if state.should_stop(None, None):
+                return False
+            self._llm.eval(prompt[start : min(start + PREFILL_CHUNK, len(prompt) - 1)])
+        return True
 
     def speed(self) -> dict[str, float]:
         """Cold prompt evaluation and decoding speed on this machine, in tokens/s."""
