@@ -41,6 +41,16 @@ class Settings:
     """AI features are off for documents larger than this."""
     prompt_cache: bool = True
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
+    filter: bool = True
+    """Let the learned acceptance filter skip or hide suggestions likely to be rejected."""
+    filter_threshold: float = 0.0
+    """Acceptance probability below which the filter acts; 0 uses the thresholds chosen in training."""
+    telemetry: bool = True
+    """Log suggestion outcomes to the local database (never sent anywhere; DO_NOT_TRACK=1 also stops it)."""
+    telemetry_capture_code: bool = False
+    """Also store suggestion text, with secrets redacted (off: only features and numbers are stored)."""
+    telemetry_retention_days: int = 90
+    telemetry_max_mb: int = 200
 
     def language_enabled(self, language_id: str) -> bool:
         return self.enabled and self.languages.get(language_id, True)
@@ -55,7 +65,10 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "debounce_ms": (0, 5000),
     "deadline_ms": (100, 120000),
     "max_file_kb": (1, 1048576),
+    "telemetry_retention_days": (1, 3650),
+    "telemetry_max_mb": (1, 100000),
 }
+_FLOAT_LIMITS: dict[str, tuple[float, float]] = {"filter_threshold": (0.0, 1.0)}
 
 
 def snake_case(key: str) -> str:
@@ -88,12 +101,19 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             problems.append(f"setting {key!r}: {error}; using {getattr(settings, name)!r}")
         else:
             changes[name] = dict(value) if isinstance(value, dict) else value
+            if isinstance(default, float):
+                changes[name] = float(value)
     return replace(settings, **changes), problems
 
 
 def _check(name: str, value: Any, default: Any) -> str | None:
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "expected true or false"
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "expected a number"
+        low_f, high_f = _FLOAT_LIMITS[name]
+        return None if low_f <= value <= high_f else f"must be between {low_f} and {high_f}"
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return "expected a whole number"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
+from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
 from hearth.completion.prompt import build_prompt
@@ -42,6 +43,8 @@ class DocumentSnapshot:
     """Cursor position as an index into `text` (code points)."""
     path_hint: str = ""
     """Workspace-relative path shown to the model."""
+    signals: dict[str, float] = field(default_factory=dict)
+    """Typing rhythm and recent acceptance, from the editor session (filter features)."""
 
 
 @dataclass
@@ -54,10 +57,30 @@ class CompletionOutcome:
     decision: str = "none"
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: GenerationResult | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    post: dict[str, float] = field(default_factory=dict)
+    score: float | None = None
+    """The filter's last acceptance estimate (stage 2 if it ran, else stage 1)."""
 
     @property
     def shown(self) -> bool:
         return bool(self.text)
+
+
+class SuggestionFilter(Protocol):
+    """The learned acceptance filter (hearth_telemetry.filter.FilterModel)."""
+
+    def score(self, stage: int, features: Mapping[str, float]) -> float | None: ...
+
+    def threshold(self, stage: int) -> float: ...
+
+
+class NoFilter:
+    def score(self, stage: int, features: Mapping[str, float]) -> float | None:
+        return None
+
+    def threshold(self, stage: int) -> float:
+        return 0.0
 
 
 class CompletionPipeline:
@@ -69,7 +92,9 @@ class CompletionPipeline:
         prompt_format: Callable[[], PromptFormat],
         clock: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
+        suggestion_filter: Callable[[], SuggestionFilter] = NoFilter,
     ) -> None:
+        self._filter = suggestion_filter
         self._backend = backend
         self._sink = sink
         self._settings = settings
@@ -95,7 +120,7 @@ class CompletionPipeline:
         finally:
             timings["total"] = (self._clock() - started) * 1000
             outcome.timings_ms = timings
-            self._report(doc, outcome)
+            self._report(doc, outcome, automatic)
         return outcome
 
     async def _run(
@@ -119,6 +144,10 @@ class CompletionPipeline:
         outcome.decision = decision.mode
         if decision.mode == "none":
             outcome.reason = decision.reason
+            return outcome
+        outcome.features = stage1_features(cursor, doc.language_id, decision.mode, automatic, doc.signals)
+        if self._filtered_out(1, outcome.features, outcome, settings, automatic):
+            outcome.reason = "skipped by filter"
             return outcome
         mark = self._clock()
         if automatic and settings.debounce_ms > 0:
@@ -161,13 +190,35 @@ class CompletionPipeline:
         aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
         outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
         timings["postprocess"] = (self._clock() - mark) * 1000
+        if outcome.text:
+            outcome.post = stage2_features(outcome.text, result, cursor)
         if not outcome.text:
             outcome.reason = "nothing useful generated"
+        elif self._filtered_out(2, {**outcome.features, **outcome.post}, outcome, settings, automatic):
+            outcome.text, outcome.reason = "", "filtered by stage 2"
         elif not is_current():
             outcome.text, outcome.reason = "", "document changed"
         else:
             outcome.reason = "shown"
         return outcome
+
+    def _filtered_out(
+        self,
+        stage: int,
+        features: Mapping[str, float],
+        outcome: CompletionOutcome,
+        settings: Settings,
+        automatic: bool,
+    ) -> bool:
+        # An explicit request (the user pressed the key) is always answered.
+        if not (settings.filter and automatic):
+            return False
+        model = self._filter()
+        score = model.score(stage, features)
+        if score is None:
+            return False
+        outcome.score = score
+        return score < (settings.filter_threshold or model.threshold(stage))
 
     async def _generate(
         self, request: GenerationRequest, outcome: CompletionOutcome
@@ -187,10 +238,15 @@ class CompletionPipeline:
             outcome.reason = f"model unavailable: {exc}"
             return None
 
-    def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome) -> None:
+    def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, automatic: bool) -> None:
         fields: dict[str, Any] = {
             "id": outcome.suggestion_id,
             "language": doc.language_id,
+            "path": doc.path_hint or doc.uri,
+            "trigger": "automatic" if automatic else "invoked",
+            "features": outcome.features,
+            "post": outcome.post,
+            "score": outcome.score,
             "decision": outcome.decision,
             "outcome": outcome.reason,
             "shown": outcome.shown,
@@ -209,6 +265,8 @@ class CompletionPipeline:
                 mean_logprob=result.mean_logprob,
                 min_logprob=result.min_logprob,
             )
+        if outcome.text and self._settings().telemetry_capture_code:
+            fields["text"] = outcome.text
         self._sink.emit("completion", fields)
 
 

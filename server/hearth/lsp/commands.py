@@ -17,7 +17,7 @@ def register(server: HearthServer) -> None:
     def accepted(ls: HearthServer, *args: Any) -> None:
         if not args or not isinstance(args[0], str):
             raise JsonRpcInvalidParams(f"{ACCEPTED_COMMAND} takes the suggestion id (a string)")
-        ls.sink.emit("accepted", {"id": args[0], "kind": "full"})
+        ls.acceptance.accepted(args[0])
 
     @server.command(RESTART_COMMAND)
     def restart_model(ls: HearthServer, *args: Any) -> None:

@@ -32,6 +32,7 @@ def register(server: HearthServer) -> None:
         outcome = await complete(ls, snap, automatic=not invoked)
         if not outcome.shown:
             return types.CompletionList(is_incomplete=True, items=[])
+        ls.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
         line_start = snap.text.rfind("\n", 0, snap.offset) + 1
         match = _WORD_BEFORE.search(snap.text, line_start, snap.offset)
         word = match.group(0) if match else ""

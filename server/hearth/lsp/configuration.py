@@ -47,6 +47,7 @@ def register(server: HearthServer) -> None:
 def apply_settings(ls: HearthServer, raw: Any) -> None:
     ls.settings, problems = parse_settings(raw, ls.settings)
     ls.settings_problems = problems
+    ls.apply_telemetry_settings()
     for problem in problems:
         log.warning("%s", problem)
     if problems:

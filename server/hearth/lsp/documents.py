@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hearth.completion.acceptance import Edit
 from hearth.lsp.positions import UTF16, offset_at
 
 
@@ -36,22 +37,26 @@ class DocumentStore:
         self._docs[uri] = doc
         return doc
 
-    def change(self, uri: str, version: int, changes: list[Change]) -> OpenDocument | None:
+    def change(self, uri: str, version: int, changes: list[Change]) -> list[Edit]:
+        """Apply the changes in order; the edits as offsets, for whoever watches typing."""
         doc = self._docs.get(uri)
         if doc is None:
-            return None
+            return []
         text = doc.text
+        edits = []
         for change in changes:
             if change.range is None:
+                edits.append(Edit(0, len(text), change.text, text))
                 text = change.text
                 continue
             start = offset_at(text, change.range[0], change.range[1], self.encoding)
             end = offset_at(text, change.range[2], change.range[3], self.encoding)
             start, end = min(start, end), max(start, end)
+            edits.append(Edit(start, end, change.text, text[start:end]))
             text = text[:start] + change.text + text[end:]
         doc.text = text
         doc.version = version
-        return doc
+        return edits
 
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)

@@ -22,6 +22,7 @@ def register(server: HearthServer) -> None:
         outcome = await complete(ls, snap, automatic)
         if not outcome.shown:
             return types.InlineCompletionList(items=[])
+        ls.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
         item = types.InlineCompletionItem(
             insert_text=outcome.text,
             range=range_at(ls, snap, snap.offset, snap.offset),

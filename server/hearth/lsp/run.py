@@ -18,6 +18,8 @@ from hearth.lsp.server import build_server
 from hearth.lsp.transport import FrameWriter, serve
 from hearth.model.manager import ModelManager
 from hearth.paths import data_dir
+from hearth_telemetry.filter import FILTER_FILE, FilterFile
+from hearth_telemetry.writer import TELEMETRY_FILE, TelemetrySink
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,13 @@ def run_tcp(host: str, port: int, settings: dict[str, Any] | None = None) -> int
 
 def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int:
     models = ModelManager(data_dir())
-    server = build_server(models)
+    telemetry = TelemetrySink(data_dir() / TELEMETRY_FILE)
+    server = build_server(models, telemetry=telemetry, filter_file=FilterFile(data_dir() / FILTER_FILE))
     if settings:
         server.settings, problems = parse_settings(settings, Settings())
         for problem in problems:
             log.warning("%s", problem)
+    server.apply_telemetry_settings()
     try:
         return serve(
             server.hearth_protocol,
@@ -60,3 +64,4 @@ def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int
         )
     finally:
         models.close()
+        telemetry.close()

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from pygls.lsp.server import LanguageServer
 
 from hearth import __version__
-from hearth.completion.pipeline import CompletionPipeline
+from hearth.completion.acceptance import AcceptanceTracker
+from hearth.completion.pipeline import CompletionPipeline, NoFilter, SuggestionFilter
 from hearth.config import Settings
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.lsp.documents import DocumentStore
 from hearth.lsp.protocol import HearthProtocol
 from hearth.model.manager import ModelManager
+from hearth_telemetry.filter import FilterFile
+from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +36,20 @@ class HearthServer(LanguageServer):
         models: ModelManager,
         sink: EventSink | None = None,
         settings: Settings | None = None,
+        telemetry: TelemetrySink | None = None,
+        filter_file: FilterFile | None = None,
     ) -> None:
         super().__init__("hearth", __version__, protocol_cls=HearthProtocol)
         self.settings = settings or Settings()
         self.settings_problems: list[str] = []
         self.models = models
         self.recent = RecentSink()
-        self.sink: EventSink = FanoutSink(self.recent, sink or LogSink())
+        self.telemetry = telemetry
+        sinks: list[EventSink] = [self.recent, sink or LogSink()]
+        if telemetry is not None:
+            sinks.append(telemetry)
+        self.sink: EventSink = FanoutSink(*sinks)
+        self.filter_file = filter_file
         self.documents = DocumentStore()
         self.workspace_root: Path | None = None
         self.parent_pid: int | None = None
@@ -50,7 +61,27 @@ class HearthServer(LanguageServer):
             sink=self.sink,
             settings=lambda: self.settings,
             prompt_format=models.prompt_format,
+            suggestion_filter=self._filter,
         )
+        self.acceptance = AcceptanceTracker(
+            self.sink,
+            clock=time.monotonic,
+            schedule=lambda delay, call: asyncio.get_running_loop().call_later(delay, call),
+            document_text=lambda uri: doc.text if (doc := self.documents.get(uri)) else None,
+        )
+
+    def _filter(self) -> SuggestionFilter:
+        return self.filter_file.current() if self.filter_file is not None else NoFilter()
+
+    def apply_telemetry_settings(self) -> None:
+        if self.telemetry is not None:
+            s = self.settings
+            self.telemetry.options = TelemetryOptions(
+                enabled=s.telemetry,
+                capture_code=s.telemetry_capture_code,
+                retention_days=s.telemetry_retention_days,
+                max_mb=s.telemetry_max_mb,
+            )
 
     @property
     def hearth_protocol(self) -> HearthProtocol:
@@ -62,10 +93,15 @@ class HearthServer(LanguageServer):
         log.error("internal error (%s): %s", getattr(source, "__name__", source), error)
 
 
-def build_server(models: ModelManager, sink: EventSink | None = None) -> HearthServer:
-    from hearth.lsp import commands, completion, configuration, inline_completion, status, sync
+def build_server(
+    models: ModelManager,
+    sink: EventSink | None = None,
+    telemetry: TelemetrySink | None = None,
+    filter_file: FilterFile | None = None,
+) -> HearthServer:
+    from hearth.lsp import acceptance, commands, completion, configuration, inline_completion, status, sync
 
-    server = HearthServer(models, sink)
-    for feature in (configuration, sync, inline_completion, completion, commands, status):
+    server = HearthServer(models, sink, telemetry=telemetry, filter_file=filter_file)
+    for feature in (configuration, sync, inline_completion, completion, commands, acceptance, status):
         feature.register(server)
     return server

@@ -29,6 +29,7 @@ def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSn
         text=doc.text,
         offset=offset,
         path_hint=_path_hint(ls, uri),
+        signals=ls.acceptance.signals(uri),
     )
 
 

@@ -17,7 +17,10 @@ def register(server: HearthServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: HearthServer, params: types.DidChangeTextDocumentParams) -> None:
         changes = [_change(c) for c in params.content_changes]
-        ls.documents.change(params.text_document.uri, params.text_document.version, changes)
+        uri = params.text_document.uri
+        edits = ls.documents.change(uri, params.text_document.version, changes)
+        if edits:
+            ls.acceptance.changed(uri, edits)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: HearthServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -1,0 +1,186 @@
+"""What became of each suggestion: shown, accepted (fully or partly), rejected, retained.
+
+Editors report some of it (the `hearth.accepted` command, didShowCompletion,
+didPartiallyAcceptCompletion); the rest is inferred from what the user does
+next: a change that is not the suggestion, or a new request, rejects it. An
+accepted suggestion is looked for again after 30 s, 2 min and 10 min, and
+its retention is the share of its characters still found near where it was
+inserted. The tracker also keeps the session signals the filter learns from
+(typing rhythm, recent acceptance).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hearth.events import EventSink
+
+RETENTION_CHECKS_S = (30.0, 120.0, 600.0)
+RETAINED_SIMILARITY = 0.5
+_WINDOW = 200
+
+
+@dataclass
+class _Offered:
+    sid: str
+    uri: str
+    text: str
+    offset: int
+    typed: int = 0
+    """Characters of the suggestion the user has typed themselves since it was offered."""
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One content change as offsets into the document before it (code points)."""
+
+    start: int
+    end: int
+    text: str
+    replaced: str = ""
+    """The text the change replaced."""
+
+
+def retention_similarity(accepted: str, document: str, offset: int) -> float:
+    """Share of the accepted text still present near where it was inserted (0..1)."""
+    if not accepted:
+        return 0.0
+    window = document[max(0, offset - _WINDOW) : offset + len(accepted) + _WINDOW]
+    matcher = difflib.SequenceMatcher(None, accepted, window, autojunk=False)
+    kept = sum(block.size for block in matcher.get_matching_blocks())
+    return kept / len(accepted)
+
+
+class AcceptanceTracker:
+    def __init__(
+        self,
+        sink: EventSink,
+        clock: Callable[[], float],
+        schedule: Callable[[float, Callable[[], None]], Any],
+        document_text: Callable[[str], str | None],
+        retention_checks_s: tuple[float, ...] = RETENTION_CHECKS_S,
+    ) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._schedule = schedule
+        self._document_text = document_text
+        self._checks = retention_checks_s
+        self._pending: dict[str, _Offered] = {}
+        """The open suggestion per document uri."""
+        self._by_id: dict[str, _Offered] = {}
+        self._history: deque[int] = deque(maxlen=20)
+        self._edits: dict[str, deque[tuple[float, int]]] = {}
+        self._last_accept = -math.inf
+
+    # -- what the server offered and the editor reported ------------------
+
+    def offered(self, sid: str, uri: str, text: str, offset: int) -> None:
+        previous = self._pending.get(uri)
+        if previous is not None and not previous.done:
+            moved = previous.offset + previous.typed != offset
+            self._reject(previous, "cursor_moved" if moved else "superseded")
+        item = _Offered(sid, uri, text, offset)
+        self._pending[uri] = item
+        self._by_id[sid] = item
+        if len(self._by_id) > 1000:  # old ids can no longer be accepted
+            for old in list(self._by_id)[:500]:
+                del self._by_id[old]
+
+    def shown(self, sid: str) -> None:
+        if sid in self._by_id:
+            self._sink.emit("shown", {"id": sid})
+
+    def accepted(self, sid: str, accepted_chars: int | None = None) -> bool:
+        """Full acceptance (the inline item's command); False for an unknown or settled id."""
+        item = self._by_id.get(sid)
+        if item is None or item.done:
+            return False
+        self._accept(item, "full", len(item.text) if accepted_chars is None else accepted_chars)
+        return True
+
+    def partially_accepted(self, sid: str, accepted_chars: int) -> bool:
+        item = self._by_id.get(sid)
+        if item is None or item.done:
+            return False
+        if accepted_chars >= len(item.text):
+            self._accept(item, "full", len(item.text))
+        else:
+            self._accept(item, "partial", accepted_chars)
+        return True
+
+    def changed(self, uri: str, edits: list[Edit]) -> None:
+        """A document change: typing along keeps the suggestion open, anything else rejects it."""
+        now = self._clock()
+        log = self._edits.setdefault(uri, deque(maxlen=64))
+        for edit in edits:
+            log.append((now, len(edit.text) + (edit.end - edit.start)))
+        item = self._pending.get(uri)
+        if item is None or item.done:
+            return
+        cursor = item.offset + item.typed
+        rest = item.text[item.typed :]
+        if len(edits) == 1 and edits[0].end == cursor and edits[0].text:
+            edit = edits[0]
+            # A completion item replaces the word before the cursor with word + suggestion.
+            if edit.text == edit.replaced + rest and edit.text.startswith(edit.replaced):
+                # The editor inserted the whole suggestion; its command (if any) follows.
+                self._accept(item, "full", len(item.text))
+                return
+            if edit.start == edit.end and rest.startswith(edit.text):
+                item.typed += len(edit.text)
+                return
+        self._reject(item, "typed_over")
+
+    # -- signals for the filter --------------------------------------------
+
+    def signals(self, uri: str) -> dict[str, float]:
+        now = self._clock()
+        edits = self._edits.get(uri, deque())
+        last = edits[-1][0] if edits else -math.inf
+        recent_chars = sum(size for at, size in edits if now - at <= 5.0)
+        history = list(self._history)
+        return {
+            "since_edit_log": math.log1p(min(3600.0, now - last) * 1000) if edits else math.log1p(3.6e6),
+            "chars_per_s_5s": recent_chars / 5.0,
+            "recent_accept_rate": sum(history) / len(history) if history else 0.25,
+            "recent_count": float(len(history)),
+            "since_accept_log": math.log1p(min(3600.0, now - self._last_accept)),
+        }
+
+    # -- internals ---------------------------------------------------------
+
+    def _accept(self, item: _Offered, kind: str, chars: int) -> None:
+        item.done = True
+        self._history.append(1)
+        self._last_accept = self._clock()
+        self._sink.emit("accepted", {"id": item.sid, "kind": kind, "accepted_chars": chars})
+        accepted_text = item.text[:chars]
+        for delay in self._checks:
+            self._schedule(delay, functools.partial(self._check_retention, item, accepted_text, delay))
+
+    def _reject(self, item: _Offered, reason: str) -> None:
+        item.done = True
+        self._history.append(0)
+        self._sink.emit("rejected", {"id": item.sid, "reason": reason})
+
+    def _check_retention(self, item: _Offered, accepted_text: str, after_s: float) -> None:
+        document = self._document_text(item.uri)
+        if document is None:
+            return  # closed: what we cannot see is unknown, not lost
+        similarity = retention_similarity(accepted_text, document, item.offset)
+        self._sink.emit(
+            "retained",
+            {
+                "id": item.sid,
+                "after_s": after_s,
+                "similarity": round(similarity, 3),
+                "retained": similarity >= RETAINED_SIMILARITY,
+            },
+        )
