@@ -66,6 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
     latency.add_argument("--json", action="store_true")
     _model_options(latency)
+
+    stats = sub.add_parser("stats", help="what suggestions did for you, from the local database")
+    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--html", metavar="FILE", help="also write a report with plots")
+    stats.add_argument("--days", type=float, help="only the last N days")
+
+    filt = sub.add_parser("filter", help="the learned acceptance filter")
+    filt_sub = filt.add_subparsers(dest="filter_command", required=True)
+    train = filt_sub.add_parser("train", help="fit the filter from the local database")
+    train.add_argument("--max-char-loss", type=float, default=0.1,
+                       help="share of accepted characters the filter may lose (default 0.1)")  # fmt: skip
+    train.add_argument("--force", action="store_true", help="install even if not better")
+    train.add_argument("--json", action="store_true")
+    filt_sub.add_parser("status", help="which filter is in use")
+
+    telemetry = sub.add_parser("telemetry", help="the local telemetry database")
+    telemetry_sub = telemetry.add_subparsers(dest="telemetry_command", required=True)
+    export = telemetry_sub.add_parser("export", help="print every event as JSON lines")
+    export.add_argument("--out", help="write to this file")
+    telemetry_sub.add_parser("wipe", help="delete every event")
     return parser
 
 
@@ -94,7 +114,25 @@ def main(argv: list[str] | None = None) -> int:
         from hearth.bench.latency import run_latency_bench
 
         return run_latency_bench(args.file, args.points, args.keystrokes, raw, args.json)
+    if args.command in ("stats", "filter", "telemetry"):
+        return _telemetry(args)
     return 2
+
+
+def _telemetry(args: argparse.Namespace) -> int:
+    from hearth.paths import data_dir
+    from hearth_telemetry import commands
+
+    directory = data_dir()
+    if args.command == "stats":
+        return commands.run_stats(directory, args.json, args.html, args.days)
+    if args.command == "filter":
+        if args.filter_command == "train":
+            return commands.run_filter_train(directory, args.max_char_loss, args.force, args.json)
+        return commands.run_filter_status(directory)
+    if args.telemetry_command == "export":
+        return commands.run_export(directory, args.out)
+    return commands.run_wipe(directory)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth_telemetry.privacy import hash_path, redact_secrets
-from hearth_telemetry.store import EventStore
+from hearth_telemetry.store import BUSY_TIMEOUT_MS, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ class TelemetrySink:
         options: TelemetryOptions | None = None,
         clock: Callable[[], float] = time.time,
         session: str | None = None,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         self._path = Path(path)
+        self._busy_ms = busy_timeout_ms
         self.options = options or TelemetryOptions()
         self._clock = clock
         self._session = session or uuid.uuid4().hex[:12]
@@ -112,6 +114,9 @@ class TelemetrySink:
             items = [item for item in batch if item is not None]
             if items:
                 self._write(items)
+            if batch[-1] is None and self._store is not None:
+                self._store.close()  # SQLite connections belong to the thread that made them
+                self._store = None
             for _ in batch:
                 self._queue.task_done()
             if batch[-1] is None:
@@ -122,7 +127,7 @@ class TelemetrySink:
 
     def _open(self) -> EventStore:
         if self._store is None:
-            self._store = EventStore(self._path, clock=self._clock).open()
+            self._store = EventStore(self._path, self._clock, self._busy_ms).open()
             self._salt = self._store.salt()
         return self._store
 
@@ -166,9 +171,6 @@ class TelemetrySink:
                 self._queue.put(None, timeout=timeout)
             thread.join(timeout)
             self._thread = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
     # -- what is stored ----------------------------------------------------
 

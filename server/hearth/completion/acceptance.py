@@ -23,6 +23,7 @@ from hearth.events import EventSink
 
 RETENTION_CHECKS_S = (30.0, 120.0, 600.0)
 RETAINED_SIMILARITY = 0.5
+TYPED_BATCH = 100
 _WINDOW = 200
 
 
@@ -78,6 +79,8 @@ class AcceptanceTracker:
         self._history: deque[int] = deque(maxlen=20)
         self._edits: dict[str, deque[tuple[float, int]]] = {}
         self._last_accept = -math.inf
+        self._typed_chars = 0
+        """Characters the user typed (not accepted) since the last `typed` event."""
 
     # -- what the server offered and the editor reported ------------------
 
@@ -122,8 +125,12 @@ class AcceptanceTracker:
         for edit in edits:
             log.append((now, len(edit.text) + (edit.end - edit.start)))
         item = self._pending.get(uri)
+        if not self._accepted_by(item, edits):
+            self._count_typed(edits)
+
+    def _accepted_by(self, item: _Offered | None, edits: list[Edit]) -> bool:
         if item is None or item.done:
-            return
+            return False
         cursor = item.offset + item.typed
         rest = item.text[item.typed :]
         if len(edits) == 1 and edits[0].end == cursor and edits[0].text:
@@ -132,11 +139,24 @@ class AcceptanceTracker:
             if edit.text == edit.replaced + rest and edit.text.startswith(edit.replaced):
                 # The editor inserted the whole suggestion; its command (if any) follows.
                 self._accept(item, "full", len(item.text))
-                return
+                return True
             if edit.start == edit.end and rest.startswith(edit.text):
                 item.typed += len(edit.text)
-                return
+                return False
         self._reject(item, "typed_over")
+        return False
+
+    def _count_typed(self, edits: list[Edit]) -> None:
+        # Typed characters are the denominator of "share of code from suggestions";
+        # they are reported in batches so that a keystroke is not a database row.
+        self._typed_chars += sum(len(edit.text) for edit in edits if len(edit.text) < 200)
+        if self._typed_chars >= TYPED_BATCH:
+            self.flush_typed()
+
+    def flush_typed(self) -> None:
+        if self._typed_chars:
+            self._sink.emit("typed", {"chars": self._typed_chars})
+            self._typed_chars = 0
 
     # -- signals for the filter --------------------------------------------
 

@@ -64,4 +64,5 @@ def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int
         )
     finally:
         models.close()
+        server.acceptance.flush_typed()
         telemetry.close()

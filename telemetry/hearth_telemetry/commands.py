@@ -1,0 +1,153 @@
+"""`hearth stats`, `hearth filter train|status` and `hearth telemetry export|wipe`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from hearth_telemetry.filter import FILTER_FILE, FilterModel, load_filter
+from hearth_telemetry.report import render_html
+from hearth_telemetry.stats import compute_stats, format_text, load_suggestions
+from hearth_telemetry.store import EventStore
+from hearth_telemetry.train import NotEnoughData, evaluate, train_filter
+from hearth_telemetry.writer import TELEMETRY_FILE
+
+
+def _store(data_dir: Path) -> EventStore | None:
+    path = data_dir / TELEMETRY_FILE
+    if not path.exists():
+        print(f"hearth: no telemetry yet ({path} does not exist)", file=sys.stderr)
+        return None
+    return EventStore(path).open()
+
+
+def run_stats(data_dir: Path, as_json: bool, html_path: str | None, days: float | None) -> int:
+    store = _store(data_dir)
+    if store is None:
+        return 1
+    since = time.time() - days * 86400 if days else 0.0
+    try:
+        suggestions, typed = load_suggestions(store, since)
+    finally:
+        store.close()
+    stats = compute_stats(suggestions, typed)
+    if html_path:
+        Path(html_path).write_text(render_html(stats, suggestions), "utf-8")
+        print(f"report written to {html_path}", file=sys.stderr)
+    print(json.dumps(stats, indent=2) if as_json else format_text(stats))
+    return 0
+
+
+def run_filter_train(data_dir: Path, max_char_loss: float, force: bool, as_json: bool) -> int:
+    store = _store(data_dir)
+    if store is None:
+        return 1
+    try:
+        suggestions, _ = load_suggestions(store)
+    finally:
+        store.close()
+    try:
+        model, metrics = train_filter(suggestions, max_char_loss)
+    except NotEnoughData as exc:
+        print(f"hearth: cannot train the filter yet: {exc}", file=sys.stderr)
+        return 1
+    target = data_dir / FILTER_FILE
+    current, _ = load_filter(target)
+    verdict = _compare(current, model, suggestions)
+    install = force or verdict["better"]
+    if install:
+        model.save(target)
+    report = {**metrics, "current": verdict, "installed": install, "path": str(target)}
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_training(report, sys.stdout)
+    return 0
+
+
+def _compare(current: FilterModel, new: FilterModel, suggestions: dict) -> dict[str, object]:
+    """The new filter is installed only if it beats the current one on the same held-out data."""
+    figures: dict[str, object] = {"source": current.source}
+    better = True
+    for stage in (1, 2):
+        old_auc = evaluate(current, suggestions, stage) if current.source != "none" else None
+        new_auc = new.metrics[f"stage{stage}"]["held_out_auc"]
+        figures[f"stage{stage}_auc"] = None if old_auc is None else round(old_auc, 4)
+        if old_auc is not None and new_auc <= old_auc:
+            better = False
+    figures["better"] = better
+    return figures
+
+
+def _print_training(report: dict, out: TextIO) -> None:
+    for stage in ("stage1", "stage2"):
+        m = report[stage]
+        at = m["at_threshold"]
+        old = report["current"].get(f"{stage}_auc")
+        print(
+            f"{stage}: trained on {m['train']}, held out {m['held_out']}; AUC {m['held_out_auc']}"
+            f" (current filter: {old if old is not None else 'none'})",
+            file=out,
+        )
+        print(
+            f"  at threshold {at['threshold']}: hides {at['rejections_hidden']:.0%} of rejections, "
+            f"loses {at['acceptances_lost']:.0%} of acceptances and "
+            f"{at['accepted_chars_lost']:.0%} of accepted-and-retained characters",
+            file=out,
+        )
+        for row in m["curve"]:
+            print(
+                f"    cut {row['threshold']:.1f}: rejections hidden {row['rejections_hidden']:.0%}, "
+                f"acceptances lost {row['acceptances_lost']:.0%}, "
+                f"characters lost {row['accepted_chars_lost']:.0%}",
+                file=out,
+            )
+    state = "installed at " + report["path"] if report["installed"] else "not installed (not better)"
+    print(f"filter {state}", file=out)
+
+
+def run_filter_status(data_dir: Path) -> int:
+    model, problems = load_filter(data_dir / FILTER_FILE)
+    for problem in problems:
+        print(f"hearth: {problem}", file=sys.stderr)
+    print(f"filter in use: {model.source}")
+    for stage in (1, 2):
+        part = model.stage1 if stage == 1 else model.stage2
+        if part is not None:
+            auc = model.metrics.get(f"stage{stage}", {}).get("held_out_auc")
+            print(f"  stage {stage}: {len(part.names)} features, threshold {part.threshold}, AUC {auc}")
+    return 0
+
+
+def run_export(data_dir: Path, out_path: str | None) -> int:
+    store = _store(data_dir)
+    if store is None:
+        return 1
+    out = open(out_path, "w", encoding="utf-8") if out_path else sys.stdout  # noqa: SIM115
+    try:
+        for row in store.events():
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    finally:
+        store.close()
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def run_wipe(data_dir: Path) -> int:
+    store = _store(data_dir)
+    if store is None:
+        return 0
+    try:
+        store.wipe()
+    except sqlite3.OperationalError as exc:
+        print(f"hearth: could not wipe ({exc}); close the editor and try again", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"telemetry wiped: {data_dir / TELEMETRY_FILE}")
+    return 0

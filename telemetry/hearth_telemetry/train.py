@@ -1,0 +1,151 @@
+"""`hearth filter train`: fit both filter stages from the local event store.
+
+Labels: a suggestion offered to the editor and then accepted (fully or in
+part) is 1; one rejected is 0; the rest are unknown and left out. The most
+recent quarter of labelled suggestions is held out, so the figures are what
+the filter would have done on suggestions it had not seen.
+
+CDHF's warning is that a filter tuned for acceptance rate learns to show
+only short, safe suggestions. The threshold here is therefore chosen by
+characters: the highest cut that loses at most `max_char_loss` of the
+accepted-and-retained characters, and the report says what it costs in
+both suggestions and characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hearth_telemetry.filter import FilterModel, StageModel
+from hearth_telemetry.stats import Suggestion
+
+MIN_PER_CLASS = 20
+HOLDOUT = 0.25
+
+
+class NotEnoughData(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Sample:
+    features: dict[str, float]
+    label: int
+    chars: float
+    """Accepted and retained characters this suggestion is worth (0 for a rejection)."""
+    ts: float
+
+
+def samples(suggestions: dict[str, Suggestion], stage: int) -> list[Sample]:
+    out = []
+    for s in sorted(suggestions.values(), key=lambda s: s.ts):
+        label = s.label
+        if not s.offered or label is None or not s.features:
+            continue
+        features = dict(s.features) if stage == 1 else {**s.features, **s.post}
+        retained = all(s.retained.values()) if s.retained else True
+        out.append(Sample(features, label, float(s.accepted_chars if retained else 0), s.ts))
+    return out
+
+
+def tradeoff(scores: list[float], data: list[Sample], threshold: float) -> dict[str, float]:
+    """What a cut at `threshold` would have done to these suggestions."""
+    hidden = [s for score, s in zip(scores, data, strict=True) if score < threshold]
+    accepted_chars = sum(s.chars for s in data if s.label == 1) or 1.0
+    return {
+        "threshold": round(threshold, 4),
+        "rejections_hidden": _share(sum(s.label == 0 for s in hidden), sum(s.label == 0 for s in data)),
+        "acceptances_lost": _share(sum(s.label == 1 for s in hidden), sum(s.label == 1 for s in data)),
+        "accepted_chars_lost": round(sum(s.chars for s in hidden if s.label == 1) / accepted_chars, 4),
+        "suggestions_hidden": _share(len(hidden), len(data)),
+    }
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def fit_stage(data: list[Sample], max_char_loss: float) -> tuple[StageModel, dict[str, Any]]:
+    """Fit on the older samples, measure on the newer; the result is refit on all of them."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    positives = sum(s.label for s in data)
+    if min(positives, len(data) - positives) < MIN_PER_CLASS:
+        raise NotEnoughData(
+            f"{len(data)} labelled suggestions ({positives} accepted); "
+            f"need at least {MIN_PER_CLASS} accepted and {MIN_PER_CLASS} rejected"
+        )
+    names = sorted({name for s in data for name in s.features})
+
+    def matrix(rows: list[Sample]) -> Any:
+        return np.array([[s.features.get(n, 0.0) for n in names] for s in rows], dtype=float)
+
+    split = int(len(data) * (1 - HOLDOUT))
+    train, held = data[:split], data[split:]
+    if len({s.label for s in held}) < 2 or len({s.label for s in train}) < 2:
+        raise NotEnoughData("the held-out part has only one class; collect more suggestions")
+
+    def fit(rows: list[Sample]) -> tuple[Any, Any]:
+        scaler = StandardScaler().fit(matrix(rows))
+        model = LogisticRegression(C=0.5, class_weight="balanced", max_iter=2000)
+        model.fit(scaler.transform(matrix(rows)), [s.label for s in rows])
+        return scaler, model
+
+    scaler, model = fit(train)
+    held_scores = [float(p) for p in model.predict_proba(scaler.transform(matrix(held)))[:, 1]]
+    auc = float(roc_auc_score([s.label for s in held], held_scores))
+    threshold = choose_threshold(held_scores, held, max_char_loss)
+    metrics = {
+        "train": len(train),
+        "held_out": len(held),
+        "held_out_auc": round(auc, 4),
+        "at_threshold": tradeoff(held_scores, held, threshold),
+        "curve": [tradeoff(held_scores, held, t) for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)],
+    }
+    scaler, model = fit(data)
+    scale = [float(v) if v > 0 else 1.0 for v in scaler.scale_]
+    stage = StageModel(
+        names=names,
+        mean=[float(v) for v in scaler.mean_],
+        scale=scale,
+        coef=[float(v) for v in model.coef_[0]],
+        intercept=float(model.intercept_[0]),
+        threshold=round(threshold, 4),
+    )
+    return stage, metrics
+
+
+def choose_threshold(scores: list[float], data: list[Sample], max_char_loss: float) -> float:
+    """The highest cut that loses at most `max_char_loss` of accepted-and-retained characters."""
+    best = 0.0
+    for candidate in sorted(set(round(s, 4) for s in scores)):
+        if tradeoff(scores, data, candidate)["accepted_chars_lost"] <= max_char_loss:
+            best = candidate
+        else:
+            break
+    return best
+
+
+def evaluate(model: FilterModel, suggestions: dict[str, Suggestion], stage: int) -> float | None:
+    """AUC of an existing filter on the same held-out suggestions a new one is measured on."""
+    from sklearn.metrics import roc_auc_score
+
+    data = samples(suggestions, stage)
+    held = data[int(len(data) * (1 - HOLDOUT)) :]
+    scores = [model.score(stage, s.features) for s in held]
+    if not held or any(score is None for score in scores) or len({s.label for s in held}) < 2:
+        return None
+    return float(roc_auc_score([s.label for s in held], scores))
+
+
+def train_filter(
+    suggestions: dict[str, Suggestion], max_char_loss: float = 0.1
+) -> tuple[FilterModel, dict[str, Any]]:
+    stage1, metrics1 = fit_stage(samples(suggestions, 1), max_char_loss)
+    stage2, metrics2 = fit_stage(samples(suggestions, 2), max_char_loss)
+    metrics = {"stage1": metrics1, "stage2": metrics2, "max_char_loss": max_char_loss}
+    return FilterModel(stage1, stage2, metrics, source="trained"), metrics

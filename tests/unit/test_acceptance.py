@@ -1,0 +1,112 @@
+"""What became of a suggestion, inferred from edits and editor reports (plain data, fake clock)."""
+
+from __future__ import annotations
+
+from hearth.completion.acceptance import AcceptanceTracker, Edit, retention_similarity
+from hearth.events import RecentSink
+
+URI = "file:///a.py"
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sink = RecentSink()
+        self.scheduled: list[tuple[float, object]] = []
+        self.text = ""
+        self.tracker = AcceptanceTracker(
+            self.sink,
+            clock=lambda: self.now,
+            schedule=lambda delay, call: self.scheduled.append((delay, call)),
+            document_text=lambda uri: self.text if uri == URI else None,
+        )
+
+    def events(self, name: str | None = None) -> list[dict]:
+        return self.sink.recent(name)
+
+
+def test_editor_inserting_the_suggestion_then_its_command_counts_once():
+    h = Harness()
+    h.tracker.offered("s1", URI, "return x", 10)
+    h.tracker.changed(URI, [Edit(10, 10, "return x")])
+    assert not h.tracker.accepted("s1")  # the command after the edit is not a second accept
+    accepted = h.events("accepted")
+    assert accepted == [{"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 8}]
+
+
+def test_completion_item_replacing_the_word_is_an_acceptance():
+    h = Harness()
+    h.tracker.offered("s1", URI, "rn x", 14)  # the user typed "retu"
+    h.tracker.changed(URI, [Edit(10, 14, "return x", replaced="retu")])
+    assert h.events("accepted")[0]["kind"] == "full"
+
+
+def test_typing_along_keeps_it_open_and_typing_over_rejects():
+    h = Harness()
+    h.tracker.offered("s1", URI, "return x", 10)
+    h.tracker.changed(URI, [Edit(10, 10, "r")])
+    h.tracker.changed(URI, [Edit(11, 11, "e")])
+    assert not h.events("rejected")
+    h.tracker.changed(URI, [Edit(12, 12, "s")])
+    assert h.events("rejected") == [{"event": "rejected", "id": "s1", "reason": "typed_over"}]
+    assert not h.tracker.accepted("s1")  # settled
+
+
+def test_new_request_supersedes_or_notes_the_cursor_moved():
+    h = Harness()
+    h.tracker.offered("s1", URI, "abc", 10)
+    h.tracker.offered("s2", URI, "abd", 10)
+    h.tracker.offered("s3", URI, "zzz", 50)
+    assert [e["reason"] for e in h.events("rejected")] == ["superseded", "cursor_moved"]
+
+
+def test_partial_accept_and_retention_checks():
+    h = Harness()
+    h.tracker.offered("s1", URI, "value = compute(a, b)\nreturn value", 0)
+    assert h.tracker.partially_accepted("s1", 21)
+    assert h.events("accepted")[0] == {
+        "event": "accepted",
+        "id": "s1",
+        "kind": "partial",
+        "accepted_chars": 21,
+    }
+    assert [delay for delay, _ in h.scheduled] == [30.0, 120.0, 600.0]
+    h.text = "value = compute(a, b)\n"
+    h.scheduled[0][1]()
+    h.text = "result = other()\n"
+    h.scheduled[1][1]()
+    retained = h.events("retained")
+    assert retained[0]["retained"] is True and retained[0]["similarity"] == 1.0
+    assert retained[1]["retained"] is False
+
+
+def test_retention_similarity_tolerates_small_edits_and_moves():
+    accepted = "for item in items:\n    total += item.price\n"
+    assert retention_similarity(accepted, "# header\n" + accepted, 0) == 1.0
+    edited = accepted.replace("price", "cost")
+    assert 0.8 < retention_similarity(accepted, edited, 0) < 1.0
+    assert retention_similarity(accepted, "print('hello')\n", 0) < 0.5
+
+
+def test_signals_follow_typing_and_history():
+    h = Harness()
+    for i in range(10):
+        h.now += 0.1
+        h.tracker.changed(URI, [Edit(i, i, "x")])
+    signals = h.tracker.signals(URI)
+    assert signals["chars_per_s_5s"] == 2.0
+    assert signals["recent_count"] == 0
+    h.tracker.offered("s1", URI, "abc", 10)
+    h.tracker.accepted("s1")
+    h.tracker.offered("s2", URI, "abc", 13)
+    h.tracker.changed(URI, [Edit(13, 13, "q")])
+    assert h.tracker.signals(URI)["recent_accept_rate"] == 0.5
+
+
+def test_typed_characters_are_reported_in_batches():
+    h = Harness()
+    for i in range(150):
+        h.tracker.changed(URI, [Edit(i, i, "x")])
+    assert h.events("typed") == [{"event": "typed", "chars": 100}]
+    h.tracker.flush_typed()
+    assert h.events("typed")[-1]["chars"] == 50

@@ -1,0 +1,120 @@
+"""The acceptance filter: training on a real SQLite store, JSON scoring, and the pipeline hook."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from hearth.completion.pipeline import CompletionPipeline, DocumentSnapshot
+from hearth.config import Settings
+from hearth.events import RecentSink
+from hearth.model.catalog import PromptFormat
+from hearth_telemetry.filter import FilterFile, FilterModel, load_filter
+from hearth_telemetry.stats import compute_stats, load_suggestions
+from hearth_telemetry.store import EventStore
+from hearth_telemetry.train import NotEnoughData, train_filter
+from tests.fakes import ScriptedBackend
+
+
+def synthetic_store(path, n=400, seed=1) -> EventStore:
+    """Suggestions whose acceptance depends on one stage-1 and one stage-2 feature."""
+    rng = random.Random(seed)
+    store = EventStore(path).open()
+    rows = []
+    for i in range(n):
+        sid = f"s{i}"
+        after_dot = rng.random() < 0.5
+        logprob = rng.uniform(-3, 0)
+        p = 0.15 + 0.4 * after_dot + 0.35 * (logprob > -1)
+        accepted = rng.random() < p
+        features = {"prev=.": float(after_dot), "noise": rng.random(), "col_log": rng.uniform(0, 4)}
+        chars = rng.randint(5, 80)
+        lines = 1 if chars < 40 else 3
+        base = {"ts": 1000.0 + i, "sid": sid, "language": "python"}
+
+        def row(event: str, base=base, **data) -> dict:
+            return {**base, "kind": event, "data": json.dumps(data)}
+
+        rows += [
+            row("requested", decision="line", features=features),
+            row("generated", post={"mean_logprob": logprob}, timings_ms={"total": 100.0 + i}),
+            row("offered", chars=chars, lines=lines),
+        ]
+        if accepted:
+            rows.append(row("accepted", kind="full", accepted_chars=chars))
+            rows.append(row("retained", after_s=30, retained=True))
+        else:
+            rows.append(row("rejected", reason="typed_over"))
+    rows.append({"ts": 5000.0, "kind": "typed", "data": json.dumps({"chars": 3000})})
+    store.write(rows)
+    return store
+
+
+def test_training_learns_the_signal_and_scores_like_sklearn(tmp_path):
+    store = synthetic_store(tmp_path / "t.sqlite3")
+    suggestions, typed = load_suggestions(store)
+    model, metrics = train_filter(suggestions, max_char_loss=0.1)
+    assert metrics["stage1"]["held_out_auc"] > 0.6
+    assert metrics["stage2"]["held_out_auc"] > metrics["stage1"]["held_out_auc"]
+    assert metrics["stage2"]["at_threshold"]["accepted_chars_lost"] <= 0.1
+    assert model.stage1 is not None and "prev=." in model.stage1.names
+    coef = dict(zip(model.stage1.names, model.stage1.coef, strict=True))
+    assert coef["prev=."] > abs(coef["noise"])
+    # The JSON round trip scores exactly as before.
+    again = FilterModel.from_json(model.to_json())
+    features = {"prev=.": 1.0, "noise": 0.3, "col_log": 2.0}
+    assert again.score(1, features) == pytest.approx(model.score(1, features))
+    assert model.score(1, features) > model.score(1, {**features, "prev=.": 0.0})
+
+    stats = compute_stats(suggestions, typed)
+    assert stats["offered"] == 400 and 0.2 < stats["acceptance_rate"] < 0.8
+    assert stats["retention"]["30s"] == 1.0
+    assert 0 < stats["multiline_share_of_accepted_chars"] < 1
+
+
+def test_too_little_data_is_a_clear_error(tmp_path):
+    store = synthetic_store(tmp_path / "t.sqlite3", n=20)
+    suggestions, _ = load_suggestions(store)
+    with pytest.raises(NotEnoughData, match="need at least"):
+        train_filter(suggestions)
+
+
+def test_unreadable_trained_filter_falls_back(tmp_path):
+    path = tmp_path / "filter.json"
+    path.write_text("{not json")
+    model, problems = load_filter(path)
+    assert problems and "unreadable" in problems[0]
+    assert model.source in ("default", "none")
+    ticks = [0.0]
+    holder = FilterFile(path, clock=lambda: ticks[0])
+    first = holder.current()
+    store = synthetic_store(tmp_path / "t.sqlite3")
+    trained, _ = train_filter(load_suggestions(store)[0])
+    trained.save(path)
+    ticks[0] += 60  # the server re-reads the file after `hearth filter train` installs one
+    assert holder.current() is not first and holder.current().stage1 is not None
+
+
+class _AlwaysLow:
+    def score(self, stage, features):
+        return 0.01
+
+    def threshold(self, stage):
+        return 0.2
+
+
+async def test_stage_one_skips_generation_and_explicit_requests_are_always_answered():
+    backend = ScriptedBackend(["    return 1"])
+    sink = RecentSink()
+    pipeline = CompletionPipeline(
+        backend, sink, lambda: Settings(debounce_ms=0), lambda: PromptFormat(), suggestion_filter=_AlwaysLow
+    )
+    doc = DocumentSnapshot("file:///a.py", "python", 1, "def f():\n", 9)
+    outcome = await pipeline.complete(doc, automatic=True)
+    assert outcome.reason == "skipped by filter" and not backend.requests
+    event = sink.recent("completion")[-1]
+    assert event["score"] == 0.01 and event["features"]["decision=block"] == 1.0
+    outcome = await pipeline.complete(doc, automatic=False)
+    assert outcome.shown and len(backend.requests) == 1

@@ -1,0 +1,245 @@
+"""The event store and writer on real SQLite files: schema, privacy, locks, corruption, processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hearth_telemetry.privacy import REDACTED, hash_path, redact_secrets
+from hearth_telemetry.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from hearth_telemetry.store import EventStore
+from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
+
+CANARY_CODE = "def zebra_canary_7741(quokka):"
+CANARY_PATH = "src/secret_project_walrus/module.py"
+
+
+def completion_event(sid: str = "s1", text: str = CANARY_CODE) -> dict:
+    return {
+        "id": sid,
+        "language": "python",
+        "path": CANARY_PATH,
+        "decision": "block",
+        "outcome": "shown",
+        "shown": True,
+        "chars": len(text),
+        "lines": 1,
+        "text": text,
+        "features": {"col_log": 1.5, "prev=:": 1.0},
+        "post": {"chars_log": 3.0},
+        "timings_ms": {"total": 120.0},
+        "prompt_tokens": 100,
+        "reused_tokens": 90,
+        "evaluated_tokens": 10,
+        "generated_tokens": 12,
+        "stop_reason": "stop",
+        "mean_logprob": -0.4,
+        "min_logprob": -2.0,
+        "score": 0.6,
+        "trigger": "automatic",
+    }
+
+
+def all_bytes(path: Path) -> bytes:
+    return b"".join(
+        Path(f"{path}{s}").read_bytes() for s in ("", "-wal", "-shm") if Path(f"{path}{s}").exists()
+    )
+
+
+def test_rows_of_a_completion_and_file_modes(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    sink = TelemetrySink(db)
+    sink.emit("completion", completion_event())
+    sink.emit("accepted", {"id": "s1", "kind": "full", "accepted_chars": 10})
+    assert sink.flush()
+    store = EventStore(db).open()
+    kinds = [row["kind"] for row in store.events()]
+    assert kinds == ["requested", "generated", "offered", "accepted"]
+    generated = next(store.events(("generated",)))
+    assert generated["data"]["reused_tokens"] == 90 and generated["data"]["post"] == {"chars_log": 3.0}
+    assert generated["file"] == hash_path(CANARY_PATH, store.salt())
+    for suffix in ("", "-wal", "-shm"):
+        mode = stat.S_IMODE(os.stat(f"{db}{suffix}").st_mode)
+        assert mode == 0o600, (suffix, oct(mode))
+    store.close()
+    sink.close()
+
+
+def test_privacy_canaries_never_stored_unless_opted_in(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    sink = TelemetrySink(db)
+    sink.emit("completion", completion_event())
+    assert sink.flush()
+    data = all_bytes(db)
+    assert b"zebra_canary_7741" not in data and b"walrus" not in data
+    sink.close()
+
+    opted = tmp_path / "opted.sqlite3"
+    sink = TelemetrySink(opted, TelemetryOptions(capture_code=True))
+    secret = 'api_key = "sk-abcdefghijklmnopqrstuvwxyz123456"'
+    sink.emit("completion", completion_event(text=CANARY_CODE + "\n    " + secret))
+    assert sink.flush()
+    data = all_bytes(opted)
+    assert b"zebra_canary_7741" in data  # the user asked for code text
+    assert b"abcdefghijklmnopqrstuvwxyz123456" not in data  # but never the secret
+    assert b"walrus" not in data  # and never the path
+    sink.close()
+
+
+def test_do_not_track_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    db = tmp_path / "t.sqlite3"
+    sink = TelemetrySink(db)
+    sink.emit("completion", completion_event())
+    assert sink.flush()
+    assert not db.exists()
+    monkeypatch.delenv("DO_NOT_TRACK")
+    disabled = TelemetrySink(db, TelemetryOptions(enabled=False))
+    disabled.emit("completion", completion_event())
+    assert disabled.flush() and not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ('password = "hunter2hunter2"', "hunter2hunter2"),
+        ("AWS_KEY=AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        ("token: ghp_0123456789abcdefghijABCDEFGHIJ0123", "ghp_0123456789abcdefghij"),
+        ("url = 'postgres://admin:s3cretpw@db.local/x'", "s3cretpw"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+        ("Authorization = eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2QT4", "SflKxwRJSMeKKF2QT4"),
+    ],
+)
+def test_secret_redaction(text, leak):
+    redacted = redact_secrets(text)
+    assert leak not in redacted and REDACTED in redacted
+
+
+def test_code_without_secrets_is_untouched():
+    code = "def total(values):\n    return sum(v.price for v in values)\n"
+    assert redact_secrets(code) == code
+
+
+def test_migration_from_the_previous_schema(tmp_path):
+    db = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, target=1)
+    conn.execute(
+        "INSERT INTO events(ts, sid, kind, language, data) VALUES (1.0, 'old', 'accepted', 'go', '{}')"
+    )
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    store = EventStore(db).open()
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+    rows = list(store.events())
+    assert rows[0]["sid"] == "old" and rows[0]["session"] is None and "file" in rows[0]
+    store.write([{"ts": 2.0, "sid": "new", "kind": "shown", "session": "s", "data": "{}"}])
+    assert [r["sid"] for r in store.events()] == ["old", "new"]
+
+
+def test_corrupt_database_is_moved_aside_and_nothing_is_lost_after(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    db.write_bytes(b"this is not a database" * 100)
+    sink = TelemetrySink(db)
+    sink.emit("typed", {"chars": 5})
+    assert sink.flush()
+    assert sink.dropped == 0
+    store = EventStore(db).open()
+    assert [r["kind"] for r in store.events()] == ["typed"]
+    assert list(tmp_path.glob("t.sqlite3.corrupt-*"))
+    sink.close()
+
+
+def test_locked_database_never_blocks_emit_and_counts_drops(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    EventStore(db).open().close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    sink = TelemetrySink(db, busy_timeout_ms=50)
+    started = time.monotonic()
+    for i in range(100):
+        sink.emit("typed", {"chars": i})
+    assert time.monotonic() - started < 0.5  # emit only enqueues
+    assert sink.flush(timeout=10)
+    assert sink.dropped == 100 and "locked" in sink.last_error
+    holder.execute("ROLLBACK")
+    holder.close()
+    sink.emit("typed", {"chars": 1})
+    assert sink.flush()
+    assert sink.written == 1
+    sink.close()
+
+
+def test_retention_and_size_cap(tmp_path):
+    now = [1_000_000.0]
+    store = EventStore(tmp_path / "t.sqlite3", clock=lambda: now[0]).open()
+    store.write([{"ts": now[0] - 100 * 86400, "kind": "typed", "data": "{}"}] * 5)
+    store.write([{"ts": now[0], "kind": "typed", "data": "{}"}] * 3)
+    assert store.prune(retention_days=90, max_mb=100) == 5
+    assert len(list(store.events())) == 3
+    store.write([{"ts": now[0], "kind": "typed", "data": json.dumps({"x": "y" * 2000})}] * 2000)
+    store.prune(retention_days=90, max_mb=1)
+    assert store.size_bytes() <= 1024 * 1024
+    assert store.integrity() == "ok"
+
+
+def _writer_process(db: str, count: int, queue) -> None:  # runs in a child process
+    sink = TelemetrySink(Path(db))
+    for i in range(count):
+        sink.emit("typed", {"chars": i})
+    ok = sink.flush(timeout=60)
+    queue.put((ok, sink.dropped, sink.written, sink.last_error))
+    sink.close()
+
+
+def test_eight_processes_write_together_without_errors(tmp_path):
+    db = tmp_path / "shared.sqlite3"
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_writer_process, args=(str(db), 1000, results)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert all(ok and dropped == 0 and written == 1000 for ok, dropped, written, _ in outcomes), outcomes
+    store = EventStore(db).open()
+    assert store.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 8000
+    assert store.integrity() == "ok"
+
+
+WRITER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from hearth_telemetry.store import EventStore
+store = EventStore(Path(sys.argv[1])).open()
+print("ready", flush=True)
+while True:
+    store.write([{"ts": time.time(), "kind": "typed", "data": "{}"}] * 20)
+"""
+
+
+def test_kill_9_during_writes_never_corrupts(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    counts = []
+    for cycle in range(15):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(db)], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        time.sleep(0.05 + 0.02 * (cycle % 5))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        store = EventStore(db).open()
+        assert store.integrity() == "ok"
+        counts.append(store.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        store.close()
+    assert counts == sorted(counts) and counts[-1] > 0
