@@ -66,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
     latency.add_argument("--json", action="store_true")
     _model_options(latency)
+    replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
+    replay.add_argument("path", help="a directory (or git repository) of source files")
+    replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
+    replay.add_argument("--commits", metavar="RANGE", help="type the lines added by these commits")
+    replay.add_argument("--seed", type=int, default=1)
+    replay.add_argument("--tasks", type=int, default=12, help="spans to re-type (files mode)")
+    replay.add_argument("--cps", type=float, default=6.0, help="typing speed, characters per second")
+    replay.add_argument("--modes", default="hearth,naive",
+                        help="comma list of hearth, nofilter, naive (default: hearth,naive)")  # fmt: skip
+    replay.add_argument("--baseline", choices=["naive"], help="add the naive baseline (same as in --modes)")
+    replay.add_argument("--json", action="store_true")
+    replay.add_argument("--html", metavar="FILE")
+    _model_options(replay)
 
     stats = sub.add_parser("stats", help="what suggestions did for you, from the local database")
     stats.add_argument("--json", action="store_true")
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_doctor(settings, measure=not args.no_measure)
     if args.command == "models":
         return _models(args)
+    if args.command == "bench" and args.bench_command == "replay":
+        return _replay(args, raw)
     if args.command == "bench":
         from hearth.bench.latency import run_latency_bench
 
@@ -117,6 +132,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("stats", "filter", "telemetry"):
         return _telemetry(args)
     return 2
+
+
+def _replay(args: argparse.Namespace, raw: dict[str, Any]) -> int:
+    import random
+    from pathlib import Path
+
+    from hearth.bench.developer import tasks_from_commits, tasks_from_files
+    from hearth.bench.replay import MODES, run_replay
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.baseline and args.baseline not in modes:
+        modes.append(args.baseline)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        print(
+            f"hearth: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}", file=sys.stderr
+        )
+        return 2
+    root = Path(args.path)
+    if args.commits:
+        tasks = tasks_from_commits(root, args.commits, args.files)
+    else:
+        tasks = tasks_from_files(root, args.files, random.Random(args.seed), args.tasks)
+    return run_replay(tasks, modes, raw, args.seed, args.cps, args.json, args.html)
 
 
 def _telemetry(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from typing import Any, Protocol
 
 
@@ -40,10 +40,23 @@ class RecentSink:
     def __init__(self, size: int = 512) -> None:
         self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._totals: Counter[str] = Counter()
+        self._model_ms = 0.0
 
     def emit(self, name: str, fields: dict[str, Any]) -> None:
         with self._lock:
             self._events.append((name, dict(fields)))
+            self._totals[name] += 1
+            if name == "completion":
+                self._totals[f"outcome:{fields.get('outcome', '')}"] += 1
+                if "generated_tokens" in fields:
+                    self._totals["generated"] += 1
+                    self._model_ms += float(fields.get("timings_ms", {}).get("model", 0.0))
+
+    def totals(self) -> dict[str, Any]:
+        """Counts since the server started (all events, not just the recent ones)."""
+        with self._lock:
+            return {**self._totals, "model_ms": round(self._model_ms, 1)}
 
     def recent(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

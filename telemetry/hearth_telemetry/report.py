@@ -13,7 +13,7 @@ from typing import Any
 from hearth_telemetry.stats import Suggestion, format_text
 
 
-def _bars(title: str, rows: list[tuple[str, float, str]], unit: str = "") -> str:
+def bar_chart(title: str, rows: list[tuple[str, float, str]], unit: str = "") -> str:
     """A horizontal bar chart: (label, value, annotation)."""
     if not rows:
         return f"<h3>{html.escape(title)}</h3><p>No data yet.</p>"
@@ -60,10 +60,10 @@ def render_html(stats: dict[str, Any], suggestions: dict[str, Suggestion]) -> st
         if row["offered"]
     ]
     sections = [
-        _bars("Acceptance over time (per day)", by_day),
-        _bars("Acceptance by language", _rate_rows(stats["by_language"])),
-        _bars("Acceptance by suggestion length (characters)", _rate_rows(stats["by_length"])),
-        _bars("Latency of generated suggestions", _latency_histogram(suggestions)),
+        bar_chart("Acceptance over time (per day)", by_day),
+        bar_chart("Acceptance by language", _rate_rows(stats["by_language"])),
+        bar_chart("Acceptance by suggestion length (characters)", _rate_rows(stats["by_length"])),
+        bar_chart("Latency of generated suggestions", _latency_histogram(suggestions)),
     ]
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Hearth statistics</title>"

@@ -1,7 +1,9 @@
 """Metrics from the event store: what `hearth stats` prints, as text, JSON or an HTML report.
 
 Definitions (CodeCompose's, as far as an editor can observe them):
-- acceptance rate: accepted suggestions / suggestions offered to the editor;
+- acceptance rate: accepted suggestions / suggestions displayed (those the
+  editor reported with didShowCompletion, or, for editors that do not
+  report it, every suggestion returned to the editor);
 - share of code from suggestions: accepted characters / (accepted + typed);
 - keystrokes saved: accepted characters minus one keystroke per accept,
   over the characters that would have been typed without suggestions;
@@ -105,6 +107,9 @@ def _rate(part: float, whole: float) -> float | None:
 def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[str, Any]:
     items = list(suggestions.values())
     offered = [s for s in items if s.offered]
+    if any(s.shown for s in offered):
+        # The editor reports what it displayed: count only those (and anything accepted).
+        offered = [s for s in offered if s.shown or s.accepted_chars > 0]
     accepted = [s for s in offered if s.accepted_chars > 0]
     accepted_chars = sum(s.accepted_chars for s in accepted)
     multi_chars = sum(s.accepted_chars for s in accepted if s.lines > 1)

@@ -190,7 +190,10 @@ class TelemetrySink:
         }
         if name != "completion":
             return [{**base, "kind": name, "data": _json(data)}]
-        rows = [{**base, "kind": "requested", "data": _json(_pick(data, "decision", "trigger", "features"))}]
+        # Features matter only where there can be a label (a generation); most
+        # keystrokes are superseded before that, and a compact row keeps the file small.
+        keys = ("decision", "trigger", "features") if "generated_tokens" in data else ("decision", "trigger")
+        rows = [{**base, "kind": "requested", "data": _json(_pick(data, *keys))}]
         if "generated_tokens" in data:
             generated = _pick(data, "timings_ms", "prompt_tokens", "reused_tokens", "evaluated_tokens",
                               "generated_tokens", "stop_reason", "mean_logprob", "min_logprob", "chars",

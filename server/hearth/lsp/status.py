@@ -115,4 +115,5 @@ def register(server: HearthServer) -> None:
             "positionEncoding": ls.documents.encoding,
             "settingsProblems": ls.settings_problems,
             "recent": ls.recent.recent()[-64:],
+            "totals": ls.recent.totals(),
         }
