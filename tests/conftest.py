@@ -9,4 +9,5 @@ def private_data_dir(tmp_path_factory, monkeypatch):
     """Every test gets its own data directory: nothing touches the user's."""
     directory = tmp_path_factory.mktemp("hearth-data")
     monkeypatch.setenv("HEARTH_DATA_DIR", str(directory))
+    monkeypatch.setenv("HEARTH_CACHE_DIR", str(directory / "cache"))
     return Path(os.environ["HEARTH_DATA_DIR"])

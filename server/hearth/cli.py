@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
     latency.add_argument("--json", action="store_true")
     _model_options(latency)
+    context = bench_sub.add_parser("context", help="index build, context extraction and update timings")
+    context.add_argument("repo", help="a source tree (100k+ lines for meaningful figures)")
+    context.add_argument("--samples", type=int, default=200, help="cursor positions to extract at")
+    context.add_argument("--seed", type=int, default=1)
+    context.add_argument("--json", action="store_true")
     replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
     replay.add_argument("path", help="a directory (or git repository) of source files")
     replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
@@ -125,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return _models(args)
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
+    if args.command == "bench" and args.bench_command == "context":
+        from hearth.bench.context import run_context_bench
+
+        return run_context_bench(args.repo, args.samples, args.seed, args.json)
     if args.command == "bench":
         from hearth.bench.latency import run_latency_bench
 

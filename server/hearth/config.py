@@ -41,6 +41,8 @@ class Settings:
     """AI features are off for documents larger than this."""
     prompt_cache: bool = True
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
+    context: bool = True
+    """Add repository context (definitions, scopes, similar code) to prompts."""
     filter: bool = True
     """Let the learned acceptance filter skip or hide suggestions likely to be rejected."""
     filter_threshold: float = 0.0

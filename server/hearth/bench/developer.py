@@ -17,11 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
-    ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp",
-}  # fmt: skip
+from hearth.context.languages import language_of
+
 _OPENERS = (":", "{", "(", "[")
 
 
@@ -39,10 +36,6 @@ class Match:
     kind: str
     """full, partial or none."""
     chars: int
-
-
-def language_of(path: str) -> str | None:
-    return LANGUAGES.get(Path(path).suffix.lower())
 
 
 def tasks_from_files(

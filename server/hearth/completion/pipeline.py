@@ -9,6 +9,8 @@ that the document has not moved on. Every outcome, shown or not, is one
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,8 +20,15 @@ from typing import Any, Protocol
 from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
-from hearth.completion.prompt import build_prompt
+from hearth.completion.prompt import (
+    CHARS_PER_TOKEN,
+    build_prompt,
+    code_budget_chars,
+    file_header,
+    prefix_window,
+)
 from hearth.config import Settings
+from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
 from hearth.events import EventSink
 from hearth.model.backend import (
     GenerationRequest,
@@ -61,10 +70,17 @@ class CompletionOutcome:
     post: dict[str, float] = field(default_factory=dict)
     score: float | None = None
     """The filter's last acceptance estimate (stage 2 if it ran, else stage 1)."""
+    context: ContextBlock = field(default_factory=ContextBlock)
 
     @property
     def shown(self) -> bool:
         return bool(self.text)
+
+
+log = logging.getLogger(__name__)
+
+CONTEXT_SHARE = 0.35
+"""Share of the prompt budget set aside for repository context."""
 
 
 class SuggestionFilter(Protocol):
@@ -93,8 +109,12 @@ class CompletionPipeline:
         clock: Callable[[], float] = time.monotonic,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
         suggestion_filter: Callable[[], SuggestionFilter] = NoFilter,
+        context: ContextEngine | None = None,
     ) -> None:
         self._filter = suggestion_filter
+        self._context = context
+        self.chars_per_token = float(CHARS_PER_TOKEN)
+        """Measured from the model's own token counts as requests complete."""
         self._backend = backend
         self._sink = sink
         self._settings = settings
@@ -163,9 +183,12 @@ class CompletionPipeline:
         mark = self._clock()
         fmt = self._format()
         prompt_prefix, held_back = split_trailing_space(cursor.prefix)
+        block, reserved = self._context_block(doc, settings, fmt, prompt_prefix)
+        outcome.context = block
+        timings["context"] = (self._clock() - mark) * 1000
         prompt = build_prompt(
             prompt_prefix, cursor.suffix, doc.language_id, doc.path_hint, fmt,
-            settings.context_budget,
+            settings.context_budget, block.text, reserved,
         )  # fmt: skip
         request = GenerationRequest(
             prompt=prompt.text,
@@ -179,6 +202,9 @@ class CompletionPipeline:
         if result is None:
             return outcome
         outcome.generation = result
+        if result.prompt_tokens > 32:
+            measured = len(prompt.text) / result.prompt_tokens
+            self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
         timings["model"] = result.prompt_ms + result.decode_ms
         timings["model_prompt"] = result.prompt_ms
         timings["model_decode"] = result.decode_ms
@@ -201,6 +227,32 @@ class CompletionPipeline:
         else:
             outcome.reason = "shown"
         return outcome
+
+    def estimate_tokens(self, text: str) -> int:
+        return max(1, math.ceil(len(text) / self.chars_per_token))
+
+    def _context_block(
+        self, doc: DocumentSnapshot, settings: Settings, fmt: PromptFormat, prompt_prefix: str
+    ) -> tuple[ContextBlock, int]:
+        if self._context is None or not settings.context:
+            return ContextBlock(), 0
+        reserved = int(settings.context_budget * CONTEXT_SHARE)
+        prefix_chars, _ = code_budget_chars(settings.context_budget, reserved, fmt.kind != "prefix")
+        header = file_header(doc.path_hint, doc.language_id)
+        window = prefix_window(prompt_prefix, prefix_chars - len(header))
+        request = ContextRequest(
+            uri=doc.uri,
+            language_id=doc.language_id,
+            path=doc.path_hint,
+            text=doc.text,
+            offset=min(len(prompt_prefix), len(doc.text)),
+            visible_from=len(prompt_prefix) - len(window),
+        )
+        try:
+            return self._context.block(request, reserved), reserved
+        except Exception:  # context is a help; a bug in it must not cost the suggestion
+            log.exception("context extraction failed")
+            return ContextBlock(), 0
 
     def _filtered_out(
         self,

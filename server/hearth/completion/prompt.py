@@ -62,6 +62,13 @@ def file_header(path_hint: str, language_id: str) -> str:
     return f"{comment_token(language_id)} Path: {path_hint}\n"
 
 
+def code_budget_chars(budget_tokens: int, reserved_tokens: int, fim: bool) -> tuple[int, int]:
+    """Characters for the prefix window and for the suffix, after the reserve for context."""
+    budget = max(64, budget_tokens - reserved_tokens) * CHARS_PER_TOKEN
+    suffix = budget // 4 if fim else 0
+    return budget - suffix, suffix
+
+
 def build_prompt(
     prefix: str,
     suffix: str,
@@ -69,17 +76,22 @@ def build_prompt(
     path_hint: str,
     fmt: PromptFormat,
     budget_tokens: int,
+    context: str = "",
+    reserved_tokens: int = 0,
 ) -> Prompt:
-    budget = max(64, budget_tokens) * CHARS_PER_TOKEN
+    """Context first (it changes least), then the file header, then the code.
+
+    `reserved_tokens` is set aside for `context` whether or not it is all
+    used, so the prefix window does not move when the context changes size.
+    """
     header = file_header(path_hint, language_id)
+    prefix_chars, suffix_chars = code_budget_chars(budget_tokens, reserved_tokens, fmt.kind != "prefix")
+    after = suffix_window(suffix, suffix_chars) if suffix_chars else ""
+    before = prefix_window(prefix, prefix_chars - len(header))
     if fmt.kind == "prefix":
-        before = prefix_window(prefix, budget - len(header))
-        return Prompt(header + before, len(before), 0, header)
-    suffix_budget = budget // 4
-    after = suffix_window(suffix, suffix_budget)
-    before = prefix_window(prefix, budget - len(header) - len(after))
+        return Prompt(context + header + before, len(before), 0, header)
     if fmt.kind == "fim-spm":
-        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{header}{before}{fmt.fim_middle}"
+        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{context}{header}{before}{fmt.fim_middle}"
     else:
-        text = f"{fmt.fim_prefix}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
+        text = f"{fmt.fim_prefix}{context}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
     return Prompt(text, len(before), len(after), header)

@@ -34,8 +34,8 @@ def register(server: HearthServer) -> None:
         ls.parent_pid = params.process_id
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         path = to_fs_path(root) if root else None
-        ls.workspace_root = None if path is None else Path(path)
         apply_settings(ls, params.initialization_options)
+        ls.start_workspace(None if path is None else Path(path))
         ls.models.configure(ls.settings)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

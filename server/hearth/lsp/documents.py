@@ -61,6 +61,9 @@ class DocumentStore:
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
 
+    def all(self) -> list[OpenDocument]:
+        return list(self._docs.values())
+
     def get(self, uri: str) -> OpenDocument | None:
         return self._docs.get(uri)
 

@@ -64,5 +64,6 @@ def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int
         )
     finally:
         models.close()
+        server.stop_workspace()
         server.acceptance.flush_typed()
         telemetry.close()

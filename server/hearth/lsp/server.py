@@ -18,10 +18,14 @@ from hearth import __version__
 from hearth.completion.acceptance import AcceptanceTracker
 from hearth.completion.pipeline import CompletionPipeline, NoFilter, SuggestionFilter
 from hearth.config import Settings
+from hearth.context.engine import ContextEngine
+from hearth.context.indexer import WorkspaceIndexer
+from hearth.context.jedi_names import JediResolver
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.lsp.documents import DocumentStore
 from hearth.lsp.protocol import HearthProtocol
 from hearth.model.manager import ModelManager
+from hearth.paths import cache_dir
 from hearth_telemetry.filter import FilterFile
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
 
@@ -56,12 +60,20 @@ class HearthServer(LanguageServer):
         self.model_progress: Any = None
         self.running_completions: dict[str, asyncio.Task[Any]] = {}
         """The completion request running per document (newest wins)."""
+        self.indexer: WorkspaceIndexer | None = None
+        self.jedi: JediResolver | None = None
+        self.context = ContextEngine(
+            index=lambda: self.indexer.index if self.indexer is not None else None,
+            open_documents=self._open_documents,
+            count_tokens=lambda text: self.pipeline.estimate_tokens(text),
+        )
         self.pipeline = CompletionPipeline(
             backend=models,
             sink=self.sink,
             settings=lambda: self.settings,
             prompt_format=models.prompt_format,
             suggestion_filter=self._filter,
+            context=self.context,
         )
         self.acceptance = AcceptanceTracker(
             self.sink,
@@ -69,6 +81,23 @@ class HearthServer(LanguageServer):
             schedule=lambda delay, call: asyncio.get_running_loop().call_later(delay, call),
             document_text=lambda uri: doc.text if (doc := self.documents.get(uri)) else None,
         )
+
+    def _open_documents(self) -> list[tuple[str, str, str]]:
+        return [(d.uri, d.uri.rsplit("/", 1)[-1], d.text) for d in self.documents.all()]
+
+    def start_workspace(self, root: Path | None) -> None:
+        """Index the workspace in the background and resolve Python names with jedi."""
+        self.workspace_root = root
+        self.jedi = JediResolver(root)
+        self.context.set_jedi(self.jedi)
+        if root is not None and root.is_dir():
+            self.indexer = WorkspaceIndexer(root, cache_dir()).start()
+
+    def stop_workspace(self) -> None:
+        if self.indexer is not None:
+            self.indexer.close()
+        if self.jedi is not None:
+            self.jedi.close()
 
     def _filter(self) -> SuggestionFilter:
         return self.filter_file.current() if self.filter_file is not None else NoFilter()

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from hearth.lsp.server import HearthServer
 from hearth.model.backend import ModelState, ModelStatus
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 STATUS_REQUEST = "hearth/status"
 PROGRESS_TOKEN = "hearth/model"
+CONTEXT_REQUEST = "hearth/context"
 
 
 class ModelProgress:
@@ -95,6 +97,21 @@ def register(server: HearthServer) -> None:
     progress = ModelProgress(server)
     server.model_progress = progress
     server.models.add_listener(progress.on_status)
+
+    @server.feature(CONTEXT_REQUEST)
+    def context(ls: HearthServer, params: Any) -> dict[str, Any]:
+        """The context put before the code in the last prompt for a document, part by part."""
+        uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams("hearth/context takes {uri}")
+        block = ls.context.last(uri)
+        if block is None:
+            return {"uri": uri, "tokens": 0, "parts": []}
+        parts = [
+            {"source": p.source, "label": p.label, "tokens": p.tokens, "text": p.text} for p in block.parts
+        ]
+        index = ls.indexer.index.counts() if ls.indexer is not None else None
+        return {"uri": uri, "tokens": block.tokens, "parts": parts, "index": index}
 
     @server.feature(STATUS_REQUEST)
     def status(ls: HearthServer, params: Any) -> dict[str, Any]:

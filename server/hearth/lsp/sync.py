@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from hearth.lsp.documents import Change
 from hearth.lsp.server import HearthServer
@@ -21,10 +22,32 @@ def register(server: HearthServer) -> None:
         edits = ls.documents.change(uri, params.text_document.version, changes)
         if edits:
             ls.acceptance.changed(uri, edits)
+            _reindex(ls, uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: HearthServer, params: types.DidSaveTextDocumentParams) -> None:
+        _reindex(ls, params.text_document.uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: HearthServer, params: types.DidChangeWatchedFilesParams) -> None:
+        if ls.indexer is None:
+            return
+        for change in params.changes:
+            path = to_fs_path(change.uri)
+            if path:
+                ls.indexer.file_changed_on_disk(path, deleted=change.type == types.FileChangeType.Deleted)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: HearthServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
+        ls.context.forget(params.text_document.uri)
+
+
+def _reindex(ls: HearthServer, uri: str) -> None:
+    doc = ls.documents.get(uri)
+    path = to_fs_path(uri)
+    if ls.indexer is not None and doc is not None and path:
+        ls.indexer.edited(path, doc.text)
 
 
 def _change(change: types.TextDocumentContentChangeEvent) -> Change:

@@ -1,0 +1,1 @@
+"""Context for the model: syntax (tree-sitter), the repository index, jedi, similar snippets, budgets."""

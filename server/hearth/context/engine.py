@@ -1,0 +1,248 @@
+"""What the model sees besides the code at the cursor, under a token budget, kept stable.
+
+Sources, most useful first: the enclosing scopes and the import block when
+they are above the visible window; definitions of the names used around the
+cursor (this file's syntax tree, the repository index, jedi for Python);
+similar snippets from other open files. The block is rendered as comments
+in the file's language, labelled by source, and cached per document until
+the window or the enclosing scope changes: a context that changed on every
+keystroke would throw away the model's KV cache each time.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hearth.completion.policy import comment_token
+from hearth.context.index import RepoIndex
+from hearth.context.jedi_names import JediResolver
+from hearth.context.syntax import Definition, SyntaxCache, enclosing_scopes, identifiers, outline
+
+NEAR_LINES_BEFORE = 40
+NEAR_LINES_AFTER = 10
+MAX_NAMES = 16
+SNIPPET_LINES = 12
+SNIPPET_MIN_SCORE = 0.2
+_COMMON = set(keyword.kwlist) | {
+    "self", "cls", "None", "True", "False", "print", "len", "range", "str", "int", "float", "list", "dict",
+    "set", "tuple", "bool", "isinstance", "super", "object", "Exception", "this", "return", "const", "let",
+    "var", "function", "new", "null", "undefined", "func", "err", "nil", "string", "void", "public",
+    "private", "static", "final", "class", "import", "from", "std", "auto", "char", "include",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ContextPart:
+    source: str
+    """scope, imports, definition, library (jedi) or snippet."""
+    label: str
+    text: str
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    parts: tuple[ContextPart, ...] = ()
+    text: str = ""
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    uri: str
+    language_id: str
+    path: str
+    text: str
+    offset: int
+    visible_from: int
+    """Offset where the prompt's prefix window starts: what lies after it needs no context."""
+
+
+@dataclass
+class _Cached:
+    key: tuple
+    block: ContextBlock
+    parts: list[ContextPart] = field(default_factory=list)
+
+
+class ContextEngine:
+    def __init__(
+        self,
+        index: Callable[[], RepoIndex | None] = lambda: None,
+        open_documents: Callable[[], Iterable[tuple[str, str, str]]] = lambda: (),
+        jedi: JediResolver | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        self._index = index
+        self._open = open_documents
+        self._jedi = jedi
+        self._count = count_tokens or (lambda text: max(1, len(text) // 3))
+        self._cache: dict[str, _Cached] = {}
+        self._syntax = SyntaxCache()
+
+    def set_jedi(self, jedi: JediResolver | None) -> None:
+        self._jedi = jedi
+
+    def last(self, uri: str) -> ContextBlock | None:
+        cached = self._cache.get(uri)
+        return cached.block if cached else None
+
+    def block(self, request: ContextRequest, budget_tokens: int) -> ContextBlock:
+        tree = self._syntax.tree(request.uri, request.language_id, request.text)
+        scopes = enclosing_scopes(request.language_id, request.text, request.offset, tree)
+        visible_line = request.text.count("\n", 0, request.visible_from)
+        key = (visible_line, tuple(s.signature for s in scopes), budget_tokens)
+        cached = self._cache.get(request.uri)
+        if cached is not None and cached.key == key:
+            return cached.block
+        parts = self.parts(request, tree, scopes, visible_line)
+        block = self._fit(parts, budget_tokens, request.language_id)
+        self._cache[request.uri] = _Cached(key, block, parts)
+        return block
+
+    def forget(self, uri: str) -> None:
+        self._cache.pop(uri, None)
+        self._syntax.forget(uri)
+
+    # -- sources -------------------------------------------------------------
+
+    def parts(
+        self, request: ContextRequest, tree: object, scopes: list[Definition], visible_line: int
+    ) -> list[ContextPart]:
+        text, language = request.text, request.language_id
+        parts: list[ContextPart] = []
+        hidden_scopes = [s for s in scopes if s.start_line < visible_line]
+        if hidden_scopes:
+            parts.append(ContextPart("scope", "enclosing", "\n".join(_render_def(s) for s in hidden_scopes)))
+        facts = outline(language, text, tree)
+        if facts.imports and visible_line > 0:
+            parts.append(ContextPart("imports", "imports", "\n".join(facts.imports)))
+        names = _names_near(text, request.offset)
+        local = {d.name: d for d in facts.definitions}
+        visible_defs = {d.name for d in facts.definitions if d.start_line >= visible_line}
+        wanted = [n for n in names if n not in visible_defs]
+        for name in wanted:
+            if name in local:
+                parts.append(ContextPart("definition", f"{request.path}:{local[name].start_line + 1}",
+                                         _render_def(local[name])))  # fmt: skip
+        remote = [n for n in wanted if n not in local]
+        index = self._index()
+        if index is not None and remote:
+            seen: set[str] = set()
+            for symbol in index.definitions(remote, limit_per_name=1):
+                if symbol.path == request.path or symbol.name in seen:
+                    continue
+                seen.add(symbol.name)
+                doc = f"\n    {_quote_doc(symbol.doc, language)}" if symbol.doc else ""
+                parts.append(
+                    ContextPart("definition", f"{symbol.path}:{symbol.line + 1}", symbol.signature + doc)
+                )
+            remote = [n for n in remote if n not in seen]
+        if self._jedi is not None and language == "python" and remote:
+            positions = _last_positions(text, request.offset, remote)
+            for resolved in self._jedi.lookup(request.path, text, positions):
+                doc = f"\n    {_quote_doc(resolved.doc, language)}" if resolved.doc else ""
+                parts.append(ContextPart("library", resolved.module, resolved.signature + doc))
+        parts.extend(self._snippets(request))
+        return [ContextPart(p.source, p.label, p.text, self._count(p.text)) for p in parts]
+
+    def _snippets(self, request: ContextRequest) -> list[ContextPart]:
+        query = set(identifiers(_lines_before(request.text, request.offset, SNIPPET_LINES)))
+        if len(query) < 3:
+            return []
+        scored: list[tuple[float, str, str]] = []
+        for uri, path, text in self._open():
+            if uri == request.uri:
+                continue
+            lines = text.split("\n")
+            for start in range(0, max(1, len(lines) - SNIPPET_LINES + 1), SNIPPET_LINES // 2):
+                chunk = "\n".join(lines[start : start + SNIPPET_LINES])
+                words = set(identifiers(chunk))
+                if not words:
+                    continue
+                score = len(query & words) / len(query | words)
+                if score >= SNIPPET_MIN_SCORE:
+                    scored.append((score, f"{path}:{start + 1}", chunk))
+        scored.sort(key=lambda item: -item[0])
+        chosen: list[ContextPart] = []
+        for _score, label, chunk in scored:
+            if all(chunk not in p.text and p.text not in chunk for p in chosen):
+                chosen.append(ContextPart("snippet", label, chunk.strip("\n")))
+            if len(chosen) == 2:
+                break
+        return chosen
+
+    # -- budget and rendering ---------------------------------------------------
+
+    def _fit(self, parts: list[ContextPart], budget_tokens: int, language_id: str) -> ContextBlock:
+        chosen: list[ContextPart] = []
+        used = 0
+        for part in parts:  # already most useful first
+            if used + part.tokens + 4 <= budget_tokens:
+                chosen.append(part)
+                used += part.tokens + 4
+        if not chosen:
+            return ContextBlock()
+        text = render(chosen, language_id)
+        return ContextBlock(tuple(chosen), text, self._count(text))
+
+
+def render(parts: list[ContextPart], language_id: str) -> str:
+    mark = comment_token(language_id)
+    lines = [f"{mark} Context (Hearth):"]
+    for part in parts:
+        lines.append(f"{mark} [{part.source}] {part.label}")
+        lines.extend(f"{mark}   {line}" if line else mark for line in part.text.split("\n"))
+    return "\n".join(lines) + "\n\n"
+
+
+def _render_def(definition: Definition) -> str:
+    return definition.signature + (f"  — {definition.doc}" if definition.doc else "")
+
+
+def _quote_doc(doc: str, language_id: str) -> str:
+    return f'"""{doc}"""' if language_id == "python" else f"/** {doc} */"
+
+
+def _lines_before(text: str, offset: int, count: int) -> str:
+    start = offset
+    for _ in range(count):
+        start = text.rfind("\n", 0, start)
+        if start <= 0:
+            return text[:offset]
+    return text[start:offset]
+
+
+def _names_near(text: str, offset: int) -> list[str]:
+    """Identifiers around the cursor, nearest first, common words left out."""
+    before = _lines_before(text, offset, NEAR_LINES_BEFORE)
+    end = offset
+    for _ in range(NEAR_LINES_AFTER):
+        nxt = text.find("\n", end + 1)
+        if nxt == -1:
+            end = len(text)
+            break
+        end = nxt
+    names = list(reversed(identifiers(before))) + identifiers(text[offset:end])
+    ordered = [n for n in dict.fromkeys(names) if n not in _COMMON and len(n) > 2]
+    return ordered[:MAX_NAMES]
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _last_positions(text: str, offset: int, names: list[str]) -> dict[str, tuple[int, int]]:
+    """1-based line and 0-based column of each name's last use before the cursor (for jedi)."""
+    wanted = set(names)
+    start = offset - len(_lines_before(text, offset, NEAR_LINES_BEFORE))
+    first_line = text.count("\n", 0, start)
+    found: dict[str, tuple[int, int]] = {}
+    for match in _WORD.finditer(text, start, offset):
+        if match.group(0) in wanted:
+            line = first_line + text.count("\n", start, match.start())
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1)
+            found[match.group(0)] = (line + 1, column)
+    return found

@@ -1,0 +1,89 @@
+"""Python names resolved by jedi to their definitions, off the request path.
+
+jedi can take from milliseconds to many seconds (the first use of a
+library loads its stubs), so resolution runs on one background thread and
+a request uses whatever is already known; what it asked for is there for
+the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    module: str
+    signature: str
+    doc: str
+
+
+class JediResolver:
+    def __init__(self, root: Path | None) -> None:
+        self._root = root
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-jedi")
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], Resolved | None] = {}
+        self._pending: set[tuple[str, str]] = set()
+
+    def lookup(self, path: str, text: str, names: dict[str, tuple[int, int]]) -> list[Resolved]:
+        """Known resolutions for `names` (name -> 1-based line, column); schedules the rest."""
+        found, missing = [], {}
+        with self._lock:
+            for name, where in names.items():
+                key = (path, name)
+                if key in self._known:
+                    if (value := self._known[key]) is not None:
+                        found.append(value)
+                elif key not in self._pending:
+                    self._pending.add(key)
+                    missing[name] = where
+        if missing:
+            self._pool.submit(self._resolve, path, text, missing)
+        return found
+
+    def _resolve(self, path: str, text: str, names: dict[str, tuple[int, int]]) -> None:
+        results: dict[tuple[str, str], Resolved | None] = {}
+        try:
+            import jedi
+
+            project = jedi.Project(self._root) if self._root else None
+            script = jedi.Script(code=text, path=path or None, project=project)
+            for name, (line, column) in names.items():
+                results[(path, name)] = _first(script.goto(line, column, follow_imports=True), name, path)
+        except Exception as exc:  # jedi on broken code may raise anything
+            log.debug("jedi could not resolve %s: %s", list(names), exc)
+        with self._lock:
+            for name in names:
+                key = (path, name)
+                self._known[key] = results.get(key)
+                self._pending.discard(key)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _first(definitions: list, name: str, path: str) -> Resolved | None:
+    for definition in definitions:
+        module = str(definition.module_path or "")
+        if module and path and Path(module) == Path(path):
+            return None  # defined in this file: the syntax tree already has it
+        if definition.type not in ("function", "class", "instance", "statement", "module"):
+            continue
+        signatures = [s.to_string() for s in definition.get_signatures()][:1]
+        if definition.type == "class":
+            signature = f"class {definition.name}" + (f"  # {signatures[0]}" if signatures else "")
+        elif signatures:
+            signature = f"def {signatures[0]}"
+        else:
+            signature = definition.description
+        doc = definition.docstring(raw=True).strip().split("\n\n")[0].replace("\n", " ")[:200]
+        return Resolved(name, definition.module_name or module, signature[:240], doc)
+    return None
