@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--samples", type=int, default=200, help="cursor positions to extract at")
     context.add_argument("--seed", type=int, default=1)
     context.add_argument("--json", action="store_true")
+    completion = bench_sub.add_parser("completion", help="masked-code quality with and without context")
+    completion.add_argument("repo", help="a Python source tree")
+    completion.add_argument("--per-level", type=int, default=20, help="targets per level")
+    completion.add_argument("--seed", type=int, default=1)
+    completion.add_argument("--json", action="store_true")
     replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
     replay.add_argument("path", help="a directory (or git repository) of source files")
     replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
@@ -130,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         return _models(args)
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
+    if args.command == "bench" and args.bench_command == "completion":
+        from hearth.bench.completion import run_completion_bench
+
+        return run_completion_bench(args.repo, args.per_level, args.seed, args.json)
     if args.command == "bench" and args.bench_command == "context":
         from hearth.bench.context import run_context_bench
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,25 +17,25 @@ from typing import Any
 
 from hearth.completion.pipeline import CompletionOutcome, CompletionPipeline, DocumentSnapshot
 from hearth.config import Settings
+from hearth.context.engine import ContextEngine
+from hearth.context.index import RepoIndex, index_path
+from hearth.context.languages import language_of
 from hearth.events import NullSink
 from hearth.lsp.positions import UTF32, offset_at
 from hearth.model.backend import ModelState
 from hearth.model.manager import ModelManager
-from hearth.paths import data_dir
-
-_LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c",
-    ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".rb": "ruby", ".sh": "shellscript",
-}  # fmt: skip
+from hearth.paths import cache_dir, data_dir
 
 
 class UsageError(Exception):
     pass
 
 
+_OTHER_LANGUAGES = {".rb": "ruby", ".sh": "shellscript", ".md": "markdown"}
+
+
 def language_for(path: Path) -> str:
-    return _LANGUAGES.get(path.suffix.lower(), "plaintext")
+    return language_of(path.name) or _OTHER_LANGUAGES.get(path.suffix.lower(), "plaintext")
 
 
 def parse_location(spec: str) -> tuple[Path, int, int]:
@@ -85,9 +86,13 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
             print(f"hearth complete: model not ready: {status.message or status.state.value}",
                   file=sys.stderr)  # fmt: skip
             return 1
+        index = _workspace_index(Path(spec.rsplit(":", 2)[0]).resolve())
+        engine = ContextEngine(index=lambda: index)
         pipeline = CompletionPipeline(
-            manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format
-        )
+            manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format,
+            context=engine,
+        )  # fmt: skip
+        snap = replace(snap, path_hint=_relative(snap, index))
         outcome = asyncio.run(pipeline.complete(snap, automatic=False))
     finally:
         manager.close()
@@ -100,6 +105,31 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
     return 0
 
 
+def _workspace_index(path: Path) -> RepoIndex | None:
+    """The repository index of the file's git work tree (persisted; quick after the first run)."""
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(path.parent), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    root = Path(top)
+    index = RepoIndex(root, index_path(cache_dir(), root))
+    index.build()
+    return index
+
+
+def _relative(snap: DocumentSnapshot, index: RepoIndex | None) -> str:
+    path = Path(snap.uri.removeprefix("file://"))
+    if index is not None:
+        try:
+            return path.relative_to(index.root).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
 def outcome_json(outcome: CompletionOutcome, model_path: str) -> dict[str, Any]:
     result = outcome.generation
     data: dict[str, Any] = {
@@ -108,6 +138,9 @@ def outcome_json(outcome: CompletionOutcome, model_path: str) -> dict[str, Any]:
         "decision": outcome.decision,
         "model": model_path,
         "timings_ms": {k: round(v, 2) for k, v in outcome.timings_ms.items()},
+        "context": [
+            {"source": p.source, "label": p.label, "tokens": p.tokens} for p in outcome.context.parts
+        ],
     }
     if result is not None:
         data["tokens"] = {

@@ -114,13 +114,16 @@ class StdioClient:
     # -- session helpers -------------------------------------------------------
 
     def initialize(
-        self, options: dict[str, Any] | None = None, capabilities: dict[str, Any] | None = None
+        self,
+        options: dict[str, Any] | None = None,
+        capabilities: dict[str, Any] | None = None,
+        root_uri: str | None = None,
     ) -> dict[str, Any]:
         response = self.request(
             "initialize",
             {
                 "processId": os.getpid(),
-                "rootUri": None,
+                "rootUri": root_uri,
                 "capabilities": capabilities or {"window": {"workDoneProgress": True}},
                 "initializationOptions": options or {},
             },

@@ -1,0 +1,160 @@
+"""`hearth bench completion REPO`: what the context buys, on masked code from a real repository.
+
+Targets are chosen by the syntax tree (ExecRepoBench-style levels): a
+single statement line, a multi-line block (the body of an if/for/while/with
+/try), and a whole function body. Each target is removed from its file, the
+cursor put where it was, and the server asked over stdio, once with
+repository context and once without. Scores: exact match (whitespace at the
+ends ignored) and edit similarity (difflib ratio), per level.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hearth.context.files import source_files
+from hearth.context.languages import language_of
+from hearth.context.syntax import parse
+from hearth.lsp.positions import UTF16, position_at
+from hearth.lsp.stdio_client import StdioClient
+
+_BLOCKS = {"if_statement", "for_statement", "while_statement", "with_statement", "try_statement"}
+LEVELS = ("line", "block", "function")
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    language: str
+    level: str
+    before: str
+    expected: str
+    after: str
+
+
+def targets(root: Path, per_level: int, rng: random.Random) -> list[Target]:
+    found: dict[str, list[Target]] = {level: [] for level in LEVELS}
+    files = [p for p in source_files(root) if language_of(p.name) == "python"]
+    rng.shuffle(files)
+    for path in files:
+        if all(len(v) >= per_level * 4 for v in found.values()):
+            break
+        text = path.read_text("utf-8", errors="replace")
+        tree = parse("python", text)
+        if tree is None or not text.isascii():
+            continue
+        relative = path.relative_to(root).as_posix()
+        for node in _walk(tree.root_node):
+            picked = _level(node)
+            if picked is None:
+                continue
+            level, node = picked
+            start, end = node.start_byte, node.end_byte
+            expected = text[start:end]
+            if expected.strip() and '"""' not in expected:
+                found[level].append(Target(relative, "python", level, text[:start], expected, text[end:]))
+    chosen: list[Target] = []
+    for level in LEVELS:
+        rng.shuffle(found[level])
+        chosen.extend(found[level][:per_level])
+    return chosen
+
+
+def _lines(node: Any) -> int:
+    return int(node.end_point[0] - node.start_point[0])
+
+
+def _level(node: Any) -> tuple[str, Any] | None:
+    """The level a node is a target of, and the node to mask."""
+    if node.type == "function_definition":
+        body = node.child_by_field_name("body")
+        return ("function", body) if body is not None and 2 <= _lines(body) <= 12 else None
+    if node.type in _BLOCKS:
+        body = node.child_by_field_name("body") or node.child_by_field_name("consequence")
+        return ("block", body) if body is not None and 1 <= _lines(body) <= 6 else None
+    statement = node.type in ("expression_statement", "return_statement") and node.parent.type == "block"
+    if statement and _lines(node) == 0 and 10 <= node.end_byte - node.start_byte <= 100:
+        return "line", node
+    return None
+
+
+def _walk(node: Any) -> Any:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
+def _score(suggestion: str, expected: str) -> tuple[bool, float]:
+    got, want = suggestion.strip(), expected.strip()
+    return got == want, difflib.SequenceMatcher(None, got, want, autojunk=False).ratio()
+
+
+def _run(root: Path, chosen: list[Target], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    client = StdioClient()
+    rows = []
+    try:
+        client.initialize({"debounceMs": 0, "maxLines": 12, "maxTokens": 128, "deadlineMs": 30000,
+                           "filter": False, **settings}, root_uri=root.as_uri())  # fmt: skip
+        if client.wait_model_ready()["state"] != "ready":
+            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
+        for number, target in enumerate(chosen):
+            uri = (root / target.path).as_uri() + f"#{number}"
+            text = target.before + target.after
+            line, character = position_at(text, len(target.before), UTF16)
+            client.notify("textDocument/didOpen", {"textDocument": {
+                "uri": uri, "languageId": target.language, "version": 1, "text": text}})  # fmt: skip
+            response = client.request("textDocument/inlineCompletion", {
+                "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
+                "context": {"triggerKind": 1}}, timeout=120)  # fmt: skip
+            items = (response.get("result") or {}).get("items") or []
+            suggestion = items[0]["insertText"] if items else ""
+            exact, similarity = _score(suggestion, target.expected)
+            rows.append({"level": target.level, "exact": exact, "similarity": similarity})
+            client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    finally:
+        client.close()
+    return rows
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for level in LEVELS:
+        group = [r for r in rows if r["level"] == level]
+        if group:
+            out[level] = {
+                "n": len(group),
+                "exact_match": round(sum(r["exact"] for r in group) / len(group), 3),
+                "edit_similarity": round(statistics.fmean(r["similarity"] for r in group), 3),
+            }
+    return out
+
+
+def run_completion_bench(repo: str, per_level: int, seed: int, as_json: bool) -> int:
+    root = Path(repo).resolve()
+    chosen = targets(root, per_level, random.Random(seed))
+    if not chosen:
+        print("hearth bench completion: no Python targets found", flush=True)
+        return 2
+    report: dict[str, Any] = {
+        "repo": str(root),
+        "with_context": _summary(_run(root, chosen, {})),
+        "without_context": _summary(_run(root, chosen, {"context": False})),
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['repo']}: {len(chosen)} targets")
+    for level in LEVELS:
+        w, wo = report["with_context"].get(level), report["without_context"].get(level)
+        if w and wo:
+            print(f"{level:<9} n={w['n']:<3} exact {wo['exact_match']:.1%} -> {w['exact_match']:.1%}   "
+                  f"edit similarity {wo['edit_similarity']:.3f} -> {w['edit_similarity']:.3f}")  # fmt: skip
+    return 0
