@@ -92,7 +92,7 @@ class _Session:
         self.cursor = len(task.before)
         self.version = 0
         self.tally = Tally(keystrokes_without=keystroke_count(task.span), chars=len(task.span))
-        self.sent_at: dict[int, float] = {}
+        self.sent_at: dict[int | str, float] = {}
 
     def position(self, offset: int) -> dict[str, int]:
         line, character = position_at(self.text, offset, UTF16)
@@ -112,7 +112,7 @@ class _Session:
         client.notify("textDocument/didOpen", {"textDocument": {
             "uri": self.uri, "languageId": task.language, "version": 0, "text": self.text}})  # fmt: skip
         pos = 0
-        pending: int | None = None
+        pending: int | str | None = None
         while pos < len(task.span):
             keystroke = next_keystroke(task.span, pos)
             if pending is not None and pending not in client.responses:
@@ -132,7 +132,7 @@ class _Session:
         client.notify("textDocument/didClose", {"textDocument": {"uri": self.uri}})
         return self.tally
 
-    def _request(self) -> int:
+    def _request(self) -> int | str:
         self.tally.requests += 1
         sent = time.monotonic()
         msg_id = self.client.request_nowait("textDocument/inlineCompletion", {
@@ -141,7 +141,7 @@ class _Session:
         self.sent_at[msg_id] = sent
         return msg_id
 
-    def _watch(self, msg_id: int, due: float, upcoming: str) -> int:
+    def _watch(self, msg_id: int | str, due: float, upcoming: str) -> int:
         """Wait for the answer until the next keystroke is due; accept it if it fits. Chars taken."""
         client = self.client
         try:

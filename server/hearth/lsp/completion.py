@@ -37,7 +37,8 @@ def register(server: HearthServer) -> None:
         match = _WORD_BEFORE.search(snap.text, line_start, snap.offset)
         word = match.group(0) if match else ""
         start = snap.offset - len(word)
-        first_line = outcome.text.split("\n", 1)[0].strip() or outcome.text.strip()
+        # The menu shows one line: the first one with code (a block starts with a newline).
+        first_line = next((line.strip() for line in outcome.text.split("\n") if line.strip()), "")
         item = types.CompletionItem(
             label=(word + first_line)[:80] or "hearth",
             kind=types.CompletionItemKind.Text,

@@ -93,7 +93,7 @@ class StdioClient:
     def notify(self, method: str, params: Any = None) -> None:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
-    def request_nowait(self, method: str, params: Any = None, msg_id: int | None = None) -> int:
+    def request_nowait(self, method: str, params: Any = None, msg_id: int | str | None = None) -> int | str:
         msg_id = msg_id if msg_id is not None else next(self._ids)
         self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return msg_id
