@@ -3,6 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hearth.lsp.documents import Change, DocumentStore
+from hearth.lsp.lines import LineIndex
 from hearth.lsp.positions import UTF8, UTF16, UTF32, offset_at, position_at
 
 TEXT = "a😋b\r\nxy\rz\n"
@@ -59,3 +60,29 @@ def test_incremental_changes_match_a_reference_edit(text, edits):
         reference = reference[:start] + new + reference[end:]
         store.change("u", version, [Change(new, (sl, sc, el, ec))])
         assert store.get("u").text == reference
+
+
+@given(
+    texts,
+    st.lists(
+        st.tuples(
+            st.integers(0, 60),
+            st.integers(0, 60),
+            st.sampled_from(["", "\n", "\r", "\r\n", "x", "é😋", "a\rb\nc"]),
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 8),
+    st.integers(0, 12),
+    st.sampled_from([UTF8, UTF16, UTF32]),
+)
+def test_line_index_follows_edits_and_agrees_with_a_full_scan(text, edits, line, character, encoding):
+    index = LineIndex(text)
+    for a, b, new in edits:
+        start, end = sorted((min(a, len(text)), min(b, len(text))))
+        text = text[:start] + new + text[end:]
+        index.edit(text, start, end, len(new))
+        assert index.starts.tolist() == LineIndex(text).starts.tolist()
+    assert index.offset_at(text, line, character, encoding) == offset_at(text, line, character, encoding)
+    offset = min(len(text), line * 3 + character)
+    assert index.position_at(text, offset, encoding) == position_at(text, offset, encoding)

@@ -6,10 +6,11 @@ the client's agree in every encoding and line-ending style.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hearth.completion.acceptance import Edit
-from hearth.lsp.positions import UTF16, offset_at
+from hearth.lsp.lines import LineIndex
+from hearth.lsp.positions import UTF16
 
 
 @dataclass
@@ -18,6 +19,10 @@ class OpenDocument:
     language_id: str
     version: int
     text: str
+    lines: LineIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = LineIndex(self.text)
 
 
 @dataclass(frozen=True)
@@ -42,19 +47,20 @@ class DocumentStore:
         doc = self._docs.get(uri)
         if doc is None:
             return []
-        text = doc.text
         edits = []
         for change in changes:
+            text = doc.text
             if change.range is None:
                 edits.append(Edit(0, len(text), change.text, text))
-                text = change.text
+                doc.text = change.text
+                doc.lines = LineIndex(doc.text)
                 continue
-            start = offset_at(text, change.range[0], change.range[1], self.encoding)
-            end = offset_at(text, change.range[2], change.range[3], self.encoding)
+            start = doc.lines.offset_at(text, change.range[0], change.range[1], self.encoding)
+            end = doc.lines.offset_at(text, change.range[2], change.range[3], self.encoding)
             start, end = min(start, end), max(start, end)
             edits.append(Edit(start, end, change.text, text[start:end]))
-            text = text[:start] + change.text + text[end:]
-        doc.text = text
+            doc.text = text[:start] + change.text + text[end:]
+            doc.lines.edit(doc.text, start, end, len(change.text))
         doc.version = version
         return edits
 

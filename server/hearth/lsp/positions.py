@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
+NEWLINE = re.compile(r"\r\n|\r|\n")
+_NEWLINE = NEWLINE
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
 

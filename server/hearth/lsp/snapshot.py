@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from hearth.completion.pipeline import CompletionOutcome, DocumentSnapshot
-from hearth.lsp.positions import offset_at, position_at
+from hearth.lsp.lines import LineIndex
 from hearth.lsp.server import HearthServer
 
 
@@ -21,7 +21,7 @@ def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSn
     doc = ls.documents.get(uri)
     if doc is None:
         return None
-    offset = offset_at(doc.text, position.line, position.character, ls.documents.encoding)
+    offset = doc.lines.offset_at(doc.text, position.line, position.character, ls.documents.encoding)
     return DocumentSnapshot(
         uri=uri,
         language_id=doc.language_id,
@@ -68,6 +68,9 @@ async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) ->
 
 def range_at(ls: HearthServer, snap: DocumentSnapshot, start: int, end: int) -> types.Range:
     encoding = ls.documents.encoding
-    sl, sc = position_at(snap.text, start, encoding)
-    el, ec = position_at(snap.text, end, encoding)
+    doc = ls.documents.get(snap.uri)
+    # The document's line index fits the snapshot only while it is the same version.
+    lines = doc.lines if doc is not None and doc.version == snap.version else LineIndex(snap.text)
+    sl, sc = lines.position_at(snap.text, start, encoding)
+    el, ec = lines.position_at(snap.text, end, encoding)
     return types.Range(types.Position(sl, sc), types.Position(el, ec))
