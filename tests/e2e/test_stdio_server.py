@@ -221,3 +221,22 @@ def test_exits_when_the_editor_process_dies():
     parent.kill()
     parent.wait()
     assert c.process.wait(5) == 1
+
+
+def test_keystroke_storm_cancels_all_but_the_last(client):
+    client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 100}})
+    ids = []
+    for i in range(50):
+        client.notify("textDocument/didChange", {
+            "textDocument": {"uri": URI, "version": 10 + i},
+            "contentChanges": [{"range": {"start": {"line": 17, "character": 0},
+                                          "end": {"line": 17, "character": 0}}, "text": " "}]})  # fmt: skip
+        ids.append(inline(client, position={"line": 17, "character": i + 1}, trigger=2))
+        time.sleep(0.02)
+    responses = [client.wait(msg_id, timeout=60) for msg_id in ids]
+    cancelled = [r for r in responses if r.get("error", {}).get("code") == -32800]
+    assert len(responses) == 50 and len(cancelled) >= 49
+    assert "result" in responses[-1]
+    totals = client.request("hearth/status", {})["result"]["totals"]
+    # Superseded requests never reached the model: at most the last one generated.
+    assert totals.get("generated", 0) <= 1
