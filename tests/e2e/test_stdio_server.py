@@ -240,3 +240,32 @@ def test_keystroke_storm_cancels_all_but_the_last(client):
     totals = client.request("hearth/status", {})["result"]["totals"]
     # Superseded requests never reached the model: at most the last one generated.
     assert totals.get("generated", 0) <= 1
+
+
+VALID_AND_INVALID = [
+    ("textDocument/inlineCompletion",
+     {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}, "context": {"triggerKind": 1}},
+     {"textDocument": {"uri": URI}, "position": {"line": "x"}}),
+    # (another document: a newer request for the same document would cancel the older one)
+    ("textDocument/completion", {"textDocument": {"uri": URI + "2"}, "position": {"line": 0, "character": 0}},
+     {"position": 3}),
+    ("workspace/executeCommand", {"command": "hearth.accepted", "arguments": ["unknown-id"]},
+     {"command": "hearth.accepted", "arguments": []}),
+    ("hearth/status", {}, None),
+    ("hearth/context", {"uri": URI}, {"uri": 5}),
+]  # fmt: skip
+
+
+def test_every_method_answers_valid_and_invalid_params_exactly_once(client):
+    client.notify("textDocument/didOpen", {"textDocument": {
+        "uri": URI + "2", "languageId": "python", "version": 1, "text": SOURCE}})  # fmt: skip
+    sent = []
+    for method, valid, invalid in VALID_AND_INVALID:
+        sent.append((client.request_nowait(method, valid), "result"))
+        if invalid is not None:
+            sent.append((client.request_nowait(method, invalid), "error"))
+    for msg_id, kind in sent:
+        assert kind in client.wait(msg_id, timeout=60), (msg_id, kind)
+    time.sleep(0.5)  # a second answer would arrive by now
+    counts = client.response_counts
+    assert all(counts[msg_id] == 1 for msg_id, _ in sent), counts

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,8 @@ class StdioClient:
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self.responses: dict[int | str, dict[str, Any]] = {}
+        self.response_counts: Counter[int | str] = Counter()
+        """How many responses arrived per id (a request must get exactly one)."""
         self.response_times: dict[int | str, float] = {}
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
@@ -76,6 +79,7 @@ class StdioClient:
             else:
                 msg_id = message.get("id")
                 if isinstance(msg_id, int | str):
+                    self.response_counts[msg_id] += 1
                     self.responses[msg_id] = message
                     self.response_times[msg_id] = now
             self._cond.notify_all()
