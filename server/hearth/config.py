@@ -43,6 +43,8 @@ class Settings:
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
     context: bool = True
     """Add repository context (definitions, scopes, similar code) to prompts."""
+    validity: bool = True
+    """Cut a suggestion back (or drop it) where it would add a syntax error."""
     filter: bool = True
     """Let the learned acceptance filter skip or hide suggestions likely to be rejected."""
     filter_threshold: float = 0.0

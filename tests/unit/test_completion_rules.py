@@ -11,6 +11,7 @@ from hearth.completion.postprocess import (
     trim_suffix_overlap,
 )
 from hearth.completion.prompt import build_prompt, prefix_window
+from hearth.completion.validity import keep_valid
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
 
@@ -132,3 +133,25 @@ def test_prompt_is_stable_first_for_every_format():
     assert build_prompt(prefix, suffix, "python", "m.py", fim, 512).text.endswith(suffix + "<M>")
     spm_text = build_prompt(prefix, suffix, "python", "m.py", spm, 512).text
     assert spm_text.startswith("<S>" + suffix) and spm_text.endswith(prefix + "<M>")
+
+
+LOOP = "def f(v):\n    for x in v:\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "prefix", "suggestion", "suffix", "expected"),
+    [
+        ("python", LOOP, "        print(x)\n    return v", "\n", ("        print(x)\n    return v", "valid")),
+        ("python", LOOP, "        print(x)\n    return (v", "\n", ("        print(x)", "cut")),
+        ("python", LOOP, "        print((x", "\n", ("", "dropped")),
+        ("python", "print(", "x", ")\n", ("x", "valid")),
+        ("javascript", "function f(a) {\n  ", "return a + ;", "\n}\n", ("", "dropped")),
+        ("typescript", "function f(a: number) {\n  ", "return a + 1;", "\n}\n", ("return a + 1;", "valid")),
+        ("go", "package m\nfunc f(a int) int {\n\t", "return a +", "\n}\n", ("", "dropped")),
+        ("go", "package m\nfunc f(a int) int {\n\t", "return a + 1", "\n}\n", ("return a + 1", "valid")),
+        ("rust", "fn f(a: i32) -> i32 {\n    ", "a + 1", "\n}\n", ("a + 1", "valid")),
+        ("markdown", "# Title\n", "text ((", "", ("text ((", "unchecked")),
+    ],
+)  # fmt: skip
+def test_validity_keeps_what_parses(language, prefix, suggestion, suffix, expected):
+    assert keep_valid(language, prefix, suggestion, suffix) == expected

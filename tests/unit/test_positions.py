@@ -85,4 +85,6 @@ def test_line_index_follows_edits_and_agrees_with_a_full_scan(text, edits, line,
         assert index.starts.tolist() == LineIndex(text).starts.tolist()
     assert index.offset_at(text, line, character, encoding) == offset_at(text, line, character, encoding)
     offset = min(len(text), line * 3 + character)
-    assert index.position_at(text, offset, encoding) == position_at(text, offset, encoding)
+    if not (text[offset - 1 : offset] == "\r" and text[offset : offset + 1] == "\n"):
+        # (inside a \r\n pair no position exists; both answers would be arbitrary)
+        assert index.position_at(text, offset, encoding) == position_at(text, offset, encoding)

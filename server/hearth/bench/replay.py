@@ -6,8 +6,8 @@ after each, $/cancelRequest for the one still running at the next
 keystroke, didShowCompletion when a suggestion arrives in time, and
 `hearth.accepted` or didPartiallyAcceptCompletion when the developer takes
 it. Modes: `hearth` (as configured), `nofilter` (the acceptance filter
-off) and `naive` (no multi-line policy, no filter, no prompt cache: what a
-plain completion endpoint would give). The server writes the same telemetry
+off) and `naive` (no context, no multi-line policy, no validity check, no
+filter, no prompt cache: what a plain completion endpoint would give). The server writes the same telemetry
 as a real session (except in naive mode), so `hearth filter train` can
 learn from a replay.
 """
@@ -28,7 +28,14 @@ from hearth.lsp.stdio_client import ResponseTimeout, StdioClient
 MODES: dict[str, dict[str, Any]] = {
     "hearth": {},
     "nofilter": {"filter": False},
-    "naive": {"filter": False, "multiline": "always", "promptCache": False, "telemetry": False},
+    "naive": {
+        "filter": False,
+        "multiline": "always",
+        "promptCache": False,
+        "telemetry": False,
+        "context": False,
+        "validity": False,
+    },
 }
 CANCELLED = -32800
 

@@ -27,6 +27,7 @@ from hearth.completion.prompt import (
     file_header,
     prefix_window,
 )
+from hearth.completion.validity import keep_valid
 from hearth.config import Settings
 from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
 from hearth.events import EventSink
@@ -216,9 +217,19 @@ class CompletionPipeline:
         aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
         outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
         timings["postprocess"] = (self._clock() - mark) * 1000
+        validity = "unchecked"
+        if outcome.text and settings.validity:
+            mark = self._clock()
+            outcome.text, validity = keep_valid(doc.language_id, cursor.prefix, outcome.text, cursor.suffix)
+            timings["validity"] = (self._clock() - mark) * 1000
         if outcome.text:
-            outcome.post = stage2_features(outcome.text, result, cursor)
-        if not outcome.text:
+            outcome.post = {
+                **stage2_features(outcome.text, result, cursor),
+                "cut_for_syntax": float(validity == "cut"),
+            }
+        if validity == "dropped":
+            outcome.reason = "would add a syntax error"
+        elif not outcome.text:
             outcome.reason = "nothing useful generated"
         elif self._filtered_out(2, {**outcome.features, **outcome.post}, outcome, settings, automatic):
             outcome.text, outcome.reason = "", "filtered by stage 2"
