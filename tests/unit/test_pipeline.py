@@ -70,3 +70,26 @@ async def test_cancelling_the_request_cancels_the_generation():
         await task
     assert backend.handles[0].cancelled
     assert sink.recent("completion")[0]["outcome"] == "cancelled"
+
+
+async def test_context_goes_first_and_stays_while_typing_in_one_scope():
+    from hearth.context.engine import ContextEngine
+
+    other = "def helper_total(items):\n    return sum(item.price for item in items)\n"
+    engine = ContextEngine(open_documents=lambda: [("file:///o.py", "o.py", other * 3)])
+    backend = ScriptedBackend(["x", "x"])
+    pipeline = CompletionPipeline(
+        backend, RecentSink(), lambda: Settings(debounce_ms=0), lambda: PromptFormat(), context=engine
+    )
+    text = "def total(items):\n    return sum(item.price for item in "
+    doc = DocumentSnapshot("file:///n.py", "python", 1, text, len(text), path_hint="n.py")
+    first = await pipeline.complete(doc, automatic=False)
+    prompt = backend.requests[0].prompt
+    assert prompt.startswith("# Context (Hearth):\n# [snippet] o.py:1")
+    assert prompt.index("# Path: n.py") > prompt.index("[snippet]")
+    assert first.context.parts and first.context.parts[0].source == "snippet"
+    typed = DocumentSnapshot("file:///n.py", "python", 2, text + "i", len(text) + 1, path_hint="n.py")
+    await pipeline.complete(typed, automatic=False)
+    second = backend.requests[1].prompt
+    # Only the end changed: the context and header are a shared prefix (KV cache reuse).
+    assert second.startswith(prompt)
