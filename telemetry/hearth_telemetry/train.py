@@ -136,11 +136,18 @@ def choose_threshold(scores: list[float], data: list[Sample], max_char_loss: flo
 
 
 def evaluate(model: FilterModel, suggestions: dict[str, Suggestion], stage: int) -> float | None:
-    """AUC of an existing filter on the same held-out suggestions a new one is measured on."""
+    """AUC of an existing filter on the held-out suggestions a new one is measured on.
+
+    A filter that was trained on some of those suggestions would be judged on
+    what it has seen: then its own recorded held-out AUC stands in.
+    """
     from sklearn.metrics import roc_auc_score
 
     data = samples(suggestions, stage)
     held = data[int(len(data) * (1 - HOLDOUT)) :]
+    if held and held[0].ts <= float(model.metrics.get("trained_until", 0.0)):
+        recorded = model.metrics.get(f"stage{stage}", {}).get("held_out_auc")
+        return float(recorded) if recorded is not None else None
     scores = [model.score(stage, s.features) for s in held]
     if not held or any(score is None for score in scores) or len({s.label for s in held}) < 2:
         return None
@@ -150,7 +157,14 @@ def evaluate(model: FilterModel, suggestions: dict[str, Suggestion], stage: int)
 def train_filter(
     suggestions: dict[str, Suggestion], max_char_loss: float = 0.1
 ) -> tuple[FilterModel, dict[str, Any]]:
-    stage1, metrics1 = fit_stage(samples(suggestions, 1), max_char_loss)
+    # Stage 1 decides with less to go on, and a skipped suggestion cannot be
+    # recovered later, so it gets half of the characters the filter may lose.
+    stage1, metrics1 = fit_stage(samples(suggestions, 1), max_char_loss / 2)
     stage2, metrics2 = fit_stage(samples(suggestions, 2), max_char_loss)
-    metrics = {"stage1": metrics1, "stage2": metrics2, "max_char_loss": max_char_loss}
+    metrics = {
+        "stage1": metrics1,
+        "stage2": metrics2,
+        "max_char_loss": max_char_loss,
+        "trained_until": max((s.ts for s in suggestions.values()), default=0.0),
+    }
     return FilterModel(stage1, stage2, metrics, source="trained"), metrics
