@@ -173,7 +173,7 @@ def _replay(args: argparse.Namespace, raw: dict[str, Any]) -> int:
         tasks = tasks_from_commits(root, args.commits, args.files)
     else:
         tasks = tasks_from_files(root, args.files, random.Random(args.seed), args.tasks)
-    return run_replay(tasks, modes, raw, args.seed, args.cps, args.json, args.html)
+    return run_replay(root, tasks, modes, raw, args.seed, args.cps, args.json, args.html)
 
 
 def _telemetry(args: argparse.Namespace) -> int:

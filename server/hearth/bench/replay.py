@@ -90,11 +90,12 @@ class Tally:
 class _Session:
     """One task typed into one open document."""
 
-    def __init__(self, client: StdioClient, task: Task, number: int, typist: Typist) -> None:
+    def __init__(self, client: StdioClient, task: Task, root: Path, typist: Typist) -> None:
         self.client = client
         self.task = task
         self.typist = typist
-        self.uri = f"file:///replay/{number}/{task.path}"
+        # The file's real place in the workspace, as an editor would name it.
+        self.uri = (root / task.path).as_uri()
         self.text = task.before + task.after
         self.cursor = len(task.before)
         self.version = 0
@@ -200,18 +201,20 @@ class _Session:
                 self.tally.latencies_ms.append((self.client.response_times[msg_id] - sent) * 1000)
 
 
-def run_mode(tasks: list[Task], mode: str, settings: dict[str, Any], seed: int, cps: float) -> dict[str, Any]:
+def run_mode(
+    tasks: list[Task], mode: str, settings: dict[str, Any], seed: int, cps: float, root: Path
+) -> dict[str, Any]:
     client = StdioClient()
     per_language: dict[str, Tally] = {}
     total = Tally()
     started = time.monotonic()
     try:
-        client.initialize({**settings, **MODES[mode]})
+        client.initialize({**settings, **MODES[mode]}, root_uri=root.resolve().as_uri())
         if client.wait_model_ready()["state"] != "ready":
             raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
         typist = Typist(seed, cps)
-        for number, task in enumerate(tasks):
-            session = _Session(client, task, number, typist)
+        for task in tasks:
+            session = _Session(client, task, root.resolve(), typist)
             session.run()
             session.settle()
             per_language.setdefault(task.language, Tally()).add(session.tally)
@@ -238,6 +241,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def run_replay(
+    root: Path,
     tasks: list[Task],
     modes: list[str],
     settings: dict[str, Any],
@@ -249,7 +253,7 @@ def run_replay(
     if not tasks:
         print("hearth bench replay: nothing to type (no matching files or commits)", file=sys.stderr)
         return 2
-    results = {mode: run_mode(tasks, mode, settings, seed, cps) for mode in modes}
+    results = {mode: run_mode(tasks, mode, settings, seed, cps, root) for mode in modes}
     report: dict[str, Any] = {"tasks": len(tasks), "seed": seed, "chars_per_s": cps, "modes": results}
     if "hearth" in results and "naive" in results:
         h, n = results["hearth"], results["naive"]
