@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 from hearth.context.languages import grammar
-from hearth.context.syntax import parse
+from hearth.context.syntax import lines_after, lines_before, parse
 
 WINDOW_LINES_BEFORE = 150
 WINDOW_LINES_AFTER = 60
@@ -42,20 +42,7 @@ def error_count(language_id: str, text: str) -> int | None:
 
 
 def _window(prefix: str, suffix: str) -> tuple[str, str]:
-    start = len(prefix)
-    for _ in range(WINDOW_LINES_BEFORE):
-        start = prefix.rfind("\n", 0, start)
-        if start <= 0:
-            start = 0
-            break
-    end = 0
-    for _ in range(WINDOW_LINES_AFTER):
-        nxt = suffix.find("\n", end + 1)
-        if nxt == -1:
-            end = len(suffix)
-            break
-        end = nxt
-    return prefix[start:], suffix[:end]
+    return lines_before(prefix, len(prefix), WINDOW_LINES_BEFORE), lines_after(suffix, 0, WINDOW_LINES_AFTER)
 
 
 def keep_valid(language_id: str, prefix: str, suggestion: str, suffix: str) -> tuple[str, str]:

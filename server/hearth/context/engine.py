@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from hearth.completion.policy import comment_token
 from hearth.context.index import RepoIndex
 from hearth.context.jedi_names import JediResolver
-from hearth.context.syntax import Definition, SyntaxCache, enclosing_scopes, identifiers, outline
+from hearth.context.syntax import (
+    Definition,
+    SyntaxCache,
+    enclosing_scopes,
+    identifiers,
+    lines_after,
+    lines_before,
+    outline,
+)
 
 NEAR_LINES_BEFORE = 40
 NEAR_LINES_AFTER = 10
@@ -150,7 +158,7 @@ class ContextEngine:
         return [ContextPart(p.source, p.label, p.text, self._count(p.text)) for p in parts]
 
     def _snippets(self, request: ContextRequest) -> list[ContextPart]:
-        query = set(identifiers(_lines_before(request.text, request.offset, SNIPPET_LINES)))
+        query = set(identifiers(lines_before(request.text, request.offset, SNIPPET_LINES)))
         if len(query) < 3:
             return []
         scored: list[tuple[float, str, str]] = []
@@ -207,26 +215,11 @@ def _quote_doc(doc: str, language_id: str) -> str:
     return f'"""{doc}"""' if language_id == "python" else f"/** {doc} */"
 
 
-def _lines_before(text: str, offset: int, count: int) -> str:
-    start = offset
-    for _ in range(count):
-        start = text.rfind("\n", 0, start)
-        if start <= 0:
-            return text[:offset]
-    return text[start:offset]
-
-
 def _names_near(text: str, offset: int) -> list[str]:
     """Identifiers around the cursor, nearest first, common words left out."""
-    before = _lines_before(text, offset, NEAR_LINES_BEFORE)
-    end = offset
-    for _ in range(NEAR_LINES_AFTER):
-        nxt = text.find("\n", end + 1)
-        if nxt == -1:
-            end = len(text)
-            break
-        end = nxt
-    names = list(reversed(identifiers(before))) + identifiers(text[offset:end])
+    before = lines_before(text, offset, NEAR_LINES_BEFORE)
+    after = lines_after(text, offset, NEAR_LINES_AFTER)
+    names = list(reversed(identifiers(before))) + identifiers(after)
     ordered = [n for n in dict.fromkeys(names) if n not in _COMMON and len(n) > 2]
     return ordered[:MAX_NAMES]
 
@@ -237,7 +230,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _last_positions(text: str, offset: int, names: list[str]) -> dict[str, tuple[int, int]]:
     """1-based line and 0-based column of each name's last use before the cursor (for jedi)."""
     wanted = set(names)
-    start = offset - len(_lines_before(text, offset, NEAR_LINES_BEFORE))
+    start = offset - len(lines_before(text, offset, NEAR_LINES_BEFORE))
     first_line = text.count("\n", 0, start)
     found: dict[str, tuple[int, int]] = {}
     for match in _WORD.finditer(text, start, offset):

@@ -112,6 +112,27 @@ def byte_offset(text: str, offset: int) -> int:
     return len(prefix) if prefix.isascii() else len(prefix.encode("utf-8", "surrogatepass"))
 
 
+def lines_before(text: str, offset: int, count: int) -> str:
+    """The text from the start of the line `count` lines above the cursor's, to the cursor."""
+    start = offset
+    for _ in range(count):
+        start = text.rfind("\n", 0, start)
+        if start <= 0:
+            return text[:offset]
+    return text[start:offset]
+
+
+def lines_after(text: str, offset: int, count: int) -> str:
+    """The text from the cursor to the end of the line `count` lines below (without its break)."""
+    end = offset
+    for _ in range(count):
+        nxt = text.find("\n", end + 1)
+        if nxt == -1:
+            return text[offset:]
+        end = nxt
+    return text[offset:end]
+
+
 def identifiers(text: str) -> list[str]:
     return _IDENTIFIER.findall(text)
 

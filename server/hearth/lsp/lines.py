@@ -13,7 +13,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from hearth.lsp.positions import NEWLINE, UTF32, count_units, units
+from hearth.lsp.positions import NEWLINE, count_units, offset_in_line
 
 
 def _starts(text: str, begin: int, end: int) -> list[int]:
@@ -69,17 +69,7 @@ class LineIndex:
         bounds = self.bounds(text, max(0, line))
         if bounds is None:
             return len(text)
-        start, end = bounds
-        character = max(0, character)
-        segment = text[start:end]
-        if encoding == UTF32 or segment.isascii():
-            return start + min(character, len(segment))
-        used = 0
-        for index, ch in enumerate(segment):
-            used += units(ch, encoding)
-            if used > character:
-                return start + index
-        return end
+        return offset_in_line(text, bounds[0], bounds[1], character, encoding)
 
     def position_at(self, text: str, offset: int, encoding: str) -> tuple[int, int]:
         offset = max(0, min(offset, len(text)))

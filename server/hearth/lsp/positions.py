@@ -50,7 +50,11 @@ def offset_at(text: str, line: int, character: int, encoding: str = UTF16) -> in
     bounds = line_bounds(text, line)
     if bounds is None:
         return len(text)
-    start, end = bounds
+    return offset_in_line(text, bounds[0], bounds[1], character, encoding)
+
+
+def offset_in_line(text: str, start: int, end: int, character: int, encoding: str) -> int:
+    """The offset of `character` code units into the line text[start:end], clamped to it."""
     character = max(0, character)
     segment = text[start:end]
     if encoding == UTF32 or segment.isascii():
