@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("--per-level", type=int, default=20, help="targets per level")
     completion.add_argument("--seed", type=int, default=1)
     completion.add_argument("--json", action="store_true")
+    humaneval = bench_sub.add_parser("humaneval", help="HumanEval through the server, and raw")
+    humaneval.add_argument("--limit", type=int, help="only the first N problems")
+    humaneval.add_argument("--json", action="store_true")
     replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
     replay.add_argument("path", help="a directory (or git repository) of source files")
     replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
@@ -135,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         return _models(args)
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
+    if args.command == "bench" and args.bench_command == "humaneval":
+        from hearth.bench.humaneval import run_humaneval_bench
+
+        return run_humaneval_bench(args.limit, args.json)
     if args.command == "bench" and args.bench_command == "completion":
         from hearth.bench.completion import run_completion_bench
 

