@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hearth.lsp.documents import Change, DocumentStore
@@ -46,6 +46,7 @@ def test_random_positions_never_raise_and_round_trip(text, line, character, enco
         assert offset_at(text, back_line, back_character, encoding) == offset
 
 
+@settings(max_examples=1000, deadline=None)
 @given(texts, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.text(max_size=5)), max_size=8))
 def test_incremental_changes_match_a_reference_edit(text, edits):
     store = DocumentStore(UTF32)
