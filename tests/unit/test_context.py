@@ -213,3 +213,16 @@ def test_gitignore_is_respected(tmp_path):
     (tmp_path / "build_out" / "gen.py").write_text("def gen(): pass\n")
     (tmp_path / "main.py").write_text("def main(): pass\n")
     assert [p.name for p in source_files(tmp_path)] == ["main.py"]
+
+
+def test_pagerank_and_the_repository_map(repo, tmp_path):
+    from hearth.context.repomap import pagerank, repository_map
+
+    ranks = pagerank(["a", "b", "c"], [("a", "b", 1.0), ("c", "b", 1.0), ("b", "a", 1.0)])
+    assert ranks["b"] > ranks["a"] > ranks["c"] and abs(sum(ranks.values()) - 1) < 1e-6
+    index = RepoIndex(repo, tmp_path / "m.sqlite3")
+    index.build()
+    text = repository_map(index, 200, lambda s: max(1, len(s) // 3))
+    # report.py uses area and Box from geometry.py: geometry's definitions lead the map.
+    assert text.startswith("geometry.py:\n  4: def area(width, height):")
+    assert len(repository_map(index, 8, lambda s: max(1, len(s) // 3)).split("\n")) <= 2

@@ -14,6 +14,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from hearth.context.repomap import repository_map
 from hearth.lsp.server import HearthServer
 from hearth.model.backend import ModelState, ModelStatus
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 STATUS_REQUEST = "hearth/status"
 PROGRESS_TOKEN = "hearth/model"
 CONTEXT_REQUEST = "hearth/context"
+REPO_MAP_REQUEST = "hearth/repoMap"
 
 
 class ModelProgress:
@@ -112,6 +114,17 @@ def register(server: HearthServer) -> None:
         ]
         index = ls.indexer.index.counts() if ls.indexer is not None else None
         return {"uri": uri, "tokens": block.tokens, "parts": parts, "index": index}
+
+    @server.feature(REPO_MAP_REQUEST)
+    def repo_map(ls: HearthServer, params: Any) -> dict[str, Any]:
+        """The ranked repository map (for chat and edits, and to see what Hearth knows)."""
+        budget = params.get("budget", 1024) if isinstance(params, dict) else getattr(params, "budget", 1024)
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+            raise JsonRpcInvalidParams("hearth/repoMap takes {budget: positive integer}")
+        if ls.indexer is None:
+            return {"map": "", "ready": False}
+        text = repository_map(ls.indexer.index, budget, ls.pipeline.estimate_tokens)
+        return {"map": text, "ready": ls.indexer.index.ready.is_set()}
 
     @server.feature(STATUS_REQUEST)
     def status(ls: HearthServer, params: Any) -> dict[str, Any]:
