@@ -97,7 +97,26 @@ def test_align_to_cursor(text, held, blank, expected):
 
 
 def test_split_trailing_space():
-    assert split_trailing_space("def f():\n    ") == ("def f():\n", "    ")
+    # On a blank line the line break is held back too: "\n" + indentation is one token to most
+    # tokenizers, and SmolLM2 given a prompt ending in "\n" started lines with "#".
+    assert split_trailing_space("def f():\n    ") == ("def f():", "\n    ")
+    assert split_trailing_space("def f():\r\n    ") == ("def f():", "\r\n    ")
+    assert split_trailing_space("x = 1   ") == ("x = 1", "   ")
+    assert split_trailing_space("\n    ") == ("\n", "    ")  # nothing above: keep the break
+
+
+@pytest.mark.parametrize(
+    ("text", "held", "expected"),
+    [
+        ("\n    return 1", "\n    ", "return 1"),
+        ("\n        return 1", "\n    ", "    return 1"),
+        ("\nreturn 1", "\n    ", ""),  # dedented: the model ended the block
+        ("  # comment on the line above", "\n    ", ""),
+        ("\r\n    x()", "\r\n    ", "x()"),
+    ],
+)
+def test_align_after_a_held_back_line_break(text, held, expected):
+    assert align_to_cursor(text, held, True) == expected
 
 
 @pytest.mark.parametrize(

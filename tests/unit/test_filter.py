@@ -106,7 +106,7 @@ class _AlwaysLow:
 
 
 async def test_stage_one_skips_generation_and_explicit_requests_are_always_answered():
-    backend = ScriptedBackend(["    return 1"])
+    backend = ScriptedBackend(["\n    return 1"])
     sink = RecentSink()
     pipeline = CompletionPipeline(
         backend, sink, lambda: Settings(debounce_ms=0), lambda: PromptFormat(), suggestion_filter=_AlwaysLow

@@ -57,13 +57,18 @@ def drop_repeated_lines(text: str) -> str:
 
 
 def split_trailing_space(prefix: str) -> tuple[str, str]:
-    """The prefix without the spaces/tabs that end it, and those spaces.
+    """The prefix without the whitespace that ends it, and that whitespace.
 
     A prompt that ends in whitespace sits on an unnatural token boundary (BPE
-    merges spaces with the word after them); the model does better writing the
-    spaces itself, and `align_to_cursor` takes them off again.
+    merges spaces with the word after them, and a line break with the next
+    line's indentation); the model does better writing them itself, and
+    `align_to_cursor` takes them off again. On a blank line the line break
+    before the cursor is held back too.
     """
     stripped = prefix.rstrip(" \t")
+    if stripped.endswith("\n") and stripped.strip():
+        cut = len(stripped) - (2 if stripped.endswith("\r\n") else 1)
+        return prefix[:cut], prefix[cut:]
     return stripped, prefix[len(stripped) :]
 
 
@@ -77,6 +82,13 @@ def align_to_cursor(text: str, held_back: str, blank_line: bool) -> str:
         return text
     if text.startswith(held_back):
         return text[len(held_back) :]
+    if held_back.startswith(("\n", "\r\n")):
+        newline = held_back[: held_back.index("\n") + 1]
+        if not text.startswith(newline):
+            return ""  # the model went on with the line above, not this one
+        text, held_back = text[len(newline) :], held_back[len(newline) :]
+        if text.startswith(held_back):
+            return text[len(held_back) :]
     first = text.split("\n", 1)[0]
     if blank_line and first.strip() and len(first) - len(first.lstrip()) < len(held_back):
         return ""
