@@ -34,7 +34,8 @@ def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
 @pytest.fixture
 def client():
     c = StdioClient(env={"PYTHONUNBUFFERED": "1"})
-    c.initialize({"debounceMs": 0})
+    # The learned filter may hide an automatic suggestion; these tests are about the protocol.
+    c.initialize({"debounceMs": 0, "filter": False})
     assert c.wait_model_ready()["state"] == "ready"
     c.notify(
         "textDocument/didOpen",
