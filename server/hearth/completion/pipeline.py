@@ -20,13 +20,7 @@ from typing import Any, Protocol
 from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
-from hearth.completion.prompt import (
-    CHARS_PER_TOKEN,
-    build_prompt,
-    code_budget_chars,
-    file_header,
-    prefix_window,
-)
+from hearth.completion.prompt import CHARS_PER_TOKEN, assemble, code_window
 from hearth.completion.validity import keep_valid
 from hearth.config import Settings
 from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
@@ -184,13 +178,17 @@ class CompletionPipeline:
         mark = self._clock()
         fmt = self._format()
         prompt_prefix, held_back = split_trailing_space(cursor.prefix)
-        block, reserved = self._context_block(doc, settings, fmt, prompt_prefix)
-        outcome.context = block
-        timings["context"] = (self._clock() - mark) * 1000
-        prompt = build_prompt(
+        with_context = self._context is not None and settings.context
+        reserved = int(settings.context_budget * CONTEXT_SHARE) if with_context else 0
+        window = code_window(
             prompt_prefix, cursor.suffix, doc.language_id, doc.path_hint, fmt,
-            settings.context_budget, block.text, reserved,
+            settings.context_budget, reserved,
         )  # fmt: skip
+        if with_context:
+            # What the window shows needs no context: it starts where the window does.
+            outcome.context = self._context_block(doc, len(prompt_prefix), len(window.before), reserved)
+        timings["context"] = (self._clock() - mark) * 1000
+        prompt = assemble(window, fmt, outcome.context.text)
         request = GenerationRequest(
             prompt=prompt.text,
             max_tokens=settings.max_tokens,
@@ -242,28 +240,21 @@ class CompletionPipeline:
     def estimate_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
 
-    def _context_block(
-        self, doc: DocumentSnapshot, settings: Settings, fmt: PromptFormat, prompt_prefix: str
-    ) -> tuple[ContextBlock, int]:
-        if self._context is None or not settings.context:
-            return ContextBlock(), 0
-        reserved = int(settings.context_budget * CONTEXT_SHARE)
-        prefix_chars, _ = code_budget_chars(settings.context_budget, reserved, fmt.kind != "prefix")
-        header = file_header(doc.path_hint, doc.language_id)
-        window = prefix_window(prompt_prefix, prefix_chars - len(header))
+    def _context_block(self, doc: DocumentSnapshot, cursor: int, visible: int, budget: int) -> ContextBlock:
+        assert self._context is not None
         request = ContextRequest(
             uri=doc.uri,
             language_id=doc.language_id,
             path=doc.path_hint,
             text=doc.text,
-            offset=min(len(prompt_prefix), len(doc.text)),
-            visible_from=len(prompt_prefix) - len(window),
+            offset=min(cursor, len(doc.text)),
+            visible_from=cursor - visible,
         )
         try:
-            return self._context.block(request, reserved), reserved
+            return self._context.block(request, budget)
         except Exception:  # context is a help; a bug in it must not cost the suggestion
             log.exception("context extraction failed")
-            return ContextBlock(), 0
+            return ContextBlock()
 
     def _filtered_out(
         self,

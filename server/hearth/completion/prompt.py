@@ -69,6 +69,44 @@ def code_budget_chars(budget_tokens: int, reserved_tokens: int, fim: bool) -> tu
     return budget - suffix, suffix
 
 
+@dataclass(frozen=True)
+class CodeWindow:
+    """The code the prompt shows: file header, the prefix window and the suffix window."""
+
+    header: str
+    before: str
+    after: str
+
+
+def code_window(
+    prefix: str,
+    suffix: str,
+    language_id: str,
+    path_hint: str,
+    fmt: PromptFormat,
+    budget_tokens: int,
+    reserved_tokens: int = 0,
+) -> CodeWindow:
+    """`reserved_tokens` is set aside for context whether or not it is all used,
+    so the prefix window does not move when the context changes size."""
+    header = file_header(path_hint, language_id)
+    prefix_chars, suffix_chars = code_budget_chars(budget_tokens, reserved_tokens, fmt.kind != "prefix")
+    after = suffix_window(suffix, suffix_chars) if suffix_chars else ""
+    return CodeWindow(header, prefix_window(prefix, prefix_chars - len(header)), after)
+
+
+def assemble(window: CodeWindow, fmt: PromptFormat, context: str = "") -> Prompt:
+    """Context first (it changes least), then the file header, then the code."""
+    header, before, after = window.header, window.before, window.after
+    if fmt.kind == "prefix":
+        return Prompt(context + header + before, len(before), 0, header)
+    if fmt.kind == "fim-spm":
+        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{context}{header}{before}{fmt.fim_middle}"
+    else:
+        text = f"{fmt.fim_prefix}{context}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
+    return Prompt(text, len(before), len(after), header)
+
+
 def build_prompt(
     prefix: str,
     suffix: str,
@@ -79,19 +117,5 @@ def build_prompt(
     context: str = "",
     reserved_tokens: int = 0,
 ) -> Prompt:
-    """Context first (it changes least), then the file header, then the code.
-
-    `reserved_tokens` is set aside for `context` whether or not it is all
-    used, so the prefix window does not move when the context changes size.
-    """
-    header = file_header(path_hint, language_id)
-    prefix_chars, suffix_chars = code_budget_chars(budget_tokens, reserved_tokens, fmt.kind != "prefix")
-    after = suffix_window(suffix, suffix_chars) if suffix_chars else ""
-    before = prefix_window(prefix, prefix_chars - len(header))
-    if fmt.kind == "prefix":
-        return Prompt(context + header + before, len(before), 0, header)
-    if fmt.kind == "fim-spm":
-        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{context}{header}{before}{fmt.fim_middle}"
-    else:
-        text = f"{fmt.fim_prefix}{context}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
-    return Prompt(text, len(before), len(after), header)
+    window = code_window(prefix, suffix, language_id, path_hint, fmt, budget_tokens, reserved_tokens)
+    return assemble(window, fmt, context)
