@@ -49,7 +49,6 @@ class Tally:
     answered: int = 0
     cancelled: int = 0
     shown: int = 0
-    shown_multiline: int = 0
     accepted: int = 0
     partial: int = 0
     accepted_chars: int = 0
@@ -163,7 +162,6 @@ class _Session:
         text = item["insertText"]
         self.tally.shown += 1
         multiline = "\n" in text.rstrip()
-        self.tally.shown_multiline += multiline
         client.notify("textDocument/didShowCompletion", {"item": item})
         match = match_suggestion(text, upcoming)
         if match.kind == "none":

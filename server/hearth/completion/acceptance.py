@@ -136,7 +136,7 @@ class AcceptanceTracker:
         if len(edits) == 1 and edits[0].end == cursor and edits[0].text:
             edit = edits[0]
             # A completion item replaces the word before the cursor with word + suggestion.
-            if edit.text == edit.replaced + rest and edit.text.startswith(edit.replaced):
+            if edit.text == edit.replaced + rest:
                 # The editor inserted the whole suggestion; its command (if any) follows.
                 self._accept(item, "full", len(item.text))
                 return True
@@ -167,7 +167,7 @@ class AcceptanceTracker:
         recent_chars = sum(size for at, size in edits if now - at <= 5.0)
         history = list(self._history)
         return {
-            "since_edit_log": math.log1p(min(3600.0, now - last) * 1000) if edits else math.log1p(3.6e6),
+            "since_edit_log": math.log1p(min(3600.0, now - last) * 1000),
             "chars_per_s_5s": recent_chars / 5.0,
             "recent_accept_rate": sum(history) / len(history) if history else 0.25,
             "recent_count": float(len(history)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hearth.completion.policy import comment_token
 from hearth.context.index import RepoIndex
@@ -69,11 +69,10 @@ class ContextRequest:
     """Offset where the prompt's prefix window starts: what lies after it needs no context."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cached:
     key: tuple
     block: ContextBlock
-    parts: list[ContextPart] = field(default_factory=list)
 
 
 class ContextEngine:
@@ -108,7 +107,7 @@ class ContextEngine:
             return cached.block
         parts = self.parts(request, tree, scopes, visible_line)
         block = self._fit(parts, budget_tokens, request.language_id)
-        self._cache[request.uri] = _Cached(key, block, parts)
+        self._cache[request.uri] = _Cached(key, block)
         return block
 
     def forget(self, uri: str) -> None:

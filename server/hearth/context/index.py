@@ -70,7 +70,6 @@ class RepoIndex:
         self.db_path = db_path
         self._local = threading.local()
         self.ready = threading.Event()
-        self.last_build: BuildStats | None = None
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._connection().executescript(SCHEMA)
 
@@ -121,7 +120,6 @@ class RepoIndex:
             for gone in set(known) - seen:
                 self.remove(gone)
         stats.seconds = time.monotonic() - started
-        self.last_build = stats
         self.ready.set()
         return stats
 

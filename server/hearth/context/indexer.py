@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hearth.context.files import readable_source
-from hearth.context.index import BuildStats, RepoIndex, index_path
+from hearth.context.index import RepoIndex, index_path
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ class WorkspaceIndexer:
         self._pending: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.build_stats: BuildStats | None = None
         self._thread = threading.Thread(target=self._run, name="hearth-index", daemon=True)
 
     def start(self) -> WorkspaceIndexer:
@@ -75,8 +74,7 @@ class WorkspaceIndexer:
 
     def _do(self, kind: str, relative: str, text: str | None) -> None:
         if kind == "build":
-            self.build_stats = self.index.build(should_stop=self._stop.is_set)
-            stats = self.build_stats
+            stats = self.index.build(should_stop=self._stop.is_set)
             log.info("index: %d files (%d re-read, %d lines) in %.1fs",
                      stats.files_seen, stats.files_indexed, stats.lines, stats.seconds)  # fmt: skip
         elif kind == "remove":

@@ -35,10 +35,6 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.starts = _all_starts(text)
 
-    @property
-    def line_count(self) -> int:
-        return len(self.starts)
-
     def edit(self, new_text: str, start: int, end: int, inserted: int) -> None:
         """`new_text` is the whole text after replacing old [start, end) by `inserted` characters."""
         starts = self.starts

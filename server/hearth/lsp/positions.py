@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 NEWLINE = re.compile(r"\r\n|\r|\n")
-_NEWLINE = NEWLINE
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
 
@@ -38,11 +37,11 @@ def line_bounds(text: str, line: int) -> tuple[int, int] | None:
     """Start and end (before the terminator) of a line; None past the last line."""
     start = 0
     for _ in range(max(0, line)):
-        match = _NEWLINE.search(text, start)
+        match = NEWLINE.search(text, start)
         if match is None:
             return None
         start = match.end()
-    match = _NEWLINE.search(text, start)
+    match = NEWLINE.search(text, start)
     return start, match.start() if match else len(text)
 
 
@@ -71,11 +70,11 @@ def position_at(text: str, offset: int, encoding: str = UTF16) -> tuple[int, int
     offset = max(0, min(offset, len(text)))
     line = 0
     start = 0
-    for match in _NEWLINE.finditer(text, 0, offset):
+    for match in NEWLINE.finditer(text, 0, offset):
         line += 1
         start = match.end()
     return line, count_units(text[start:offset], encoding)
 
 
 def count_lines(text: str) -> int:
-    return len(_NEWLINE.findall(text)) + 1
+    return len(NEWLINE.findall(text)) + 1
