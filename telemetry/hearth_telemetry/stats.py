@@ -93,11 +93,20 @@ def load_suggestions(store: EventStore, since: float = 0.0) -> tuple[dict[str, S
     return suggestions, typed
 
 
-def _pct(values: list[float], p: float) -> float | None:
+def percentile(values: list[float], p: float, digits: int = 1) -> float | None:
+    """The value below which a share `p` of `values` lies (nearest rank); None for no values.
+
+    The one percentile every report and benchmark uses, so their figures compare.
+    """
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], digits)
+
+
+def share_text(value: float | None) -> str:
+    """A share as a percentage for tables, "-" where there is none."""
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _rate(part: float, whole: float) -> float | None:
@@ -160,7 +169,7 @@ def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[
         "keystrokes_saved": _rate(accepted_chars - len(accepted), without),
         "multiline_share_of_accepted_chars": _rate(multi_chars, accepted_chars),
         "latency_ms": {
-            stage: {"p50": _pct(values, 0.5), "p95": _pct(values, 0.95)}
+            stage: {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95)}
             for stage, values in sorted(by_stage.items())
         },
         "retention": retention,
@@ -174,9 +183,7 @@ def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[
 
 
 def format_text(stats: dict[str, Any]) -> str:
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
+    pct = share_text
     lines = [
         f"requests {stats['requests']}   skipped by filter {stats['skipped_by_filter']}   "
         f"generated {stats['generated']}   hidden after generation {stats['filtered_after_generation']}",

@@ -22,11 +22,11 @@ from hearth.context.engine import ContextEngine, ContextRequest
 from hearth.context.files import source_files
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
+from hearth_telemetry.stats import percentile
 
 
 def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2) if ordered else 0.0
+    return percentile(values, p, digits=2) or 0.0
 
 
 def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.lsp.stdio_client import StdioClient
+from hearth_telemetry.stats import percentile
 
 RUN_TIMEOUT_S = 10.0
 SERVER_SETTINGS = {"debounceMs": 0, "maxLines": 30, "maxTokens": 256, "deadlineMs": 60000, "filter": False}
@@ -89,16 +90,14 @@ def _score(problems: list[dict[str, Any]], results: list[tuple[str, float]]) -> 
         code = problem["prompt"] + body
         parsed += parses(code)
         passed += passes(f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n")
-    latencies = sorted(ms for _, ms in results)
+    latencies = [ms for _, ms in results]
     n = len(problems)
     return {
         "problems": n,
         "pass_at_1": round(passed / n, 4) if n else 0.0,
         "passed": passed,
         "parses": round(parsed / n, 4) if n else 0.0,
-        "latency_ms": {"p50": round(latencies[n // 2], 1), "p95": round(latencies[int(n * 0.95)], 1)}
-        if n
-        else {},
+        "latency_ms": {"p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)} if n else {},
     }
 
 

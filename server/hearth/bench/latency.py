@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.lsp.stdio_client import StdioClient
+from hearth_telemetry.stats import percentile
 
 
 def _default_file() -> Path:
@@ -102,8 +103,7 @@ def _decode_ms(sample: dict[str, Any]) -> float:
 
 def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     def pct(values: list[float], p: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1) if ordered else 0.0
+        return percentile(values, p) or 0.0
 
     latencies = [s["latency_ms"] for s in samples]
     with_tokens = [s for s in samples if s.get("prompt_tokens")]

@@ -24,6 +24,7 @@ from typing import Any
 from hearth.bench.developer import Task, Typist, keystroke_count, match_suggestion, next_keystroke
 from hearth.lsp.positions import UTF16, position_at
 from hearth.lsp.stdio_client import ResponseTimeout, StdioClient
+from hearth_telemetry.stats import percentile, share_text
 
 MODES: dict[str, dict[str, Any]] = {
     "hearth": {},
@@ -61,8 +62,7 @@ class Tally:
 
     def summary(self) -> dict[str, Any]:
         def pct(p: float) -> float | None:
-            ordered = sorted(self.latencies_ms)
-            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1) if ordered else None
+            return percentile(self.latencies_ms, p)
 
         def ratio(a: float, b: float) -> float | None:
             return round(a / b, 4) if b else None
@@ -275,8 +275,7 @@ def run_replay(
 
 
 def format_report(report: dict[str, Any]) -> str:
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
+    pct = share_text
 
     rows = [
         f"{report['tasks']} spans re-typed at {report['chars_per_s']} chars/s, seed {report['seed']}",
