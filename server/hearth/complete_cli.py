@@ -86,13 +86,14 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
             print(f"hearth complete: model not ready: {status.message or status.state.value}",
                   file=sys.stderr)  # fmt: skip
             return 1
-        index = _workspace_index(Path(spec.rsplit(":", 2)[0]).resolve())
+        path = parse_location(spec)[0].resolve()
+        index = _workspace_index(path)
         engine = ContextEngine(index=lambda: index)
         pipeline = CompletionPipeline(
             manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format,
             context=engine,
         )  # fmt: skip
-        snap = replace(snap, path_hint=_relative(snap, index))
+        snap = replace(snap, path_hint=_relative(path, index))
         outcome = asyncio.run(pipeline.complete(snap, automatic=False))
     finally:
         manager.close()
@@ -120,8 +121,7 @@ def _workspace_index(path: Path) -> RepoIndex | None:
     return index
 
 
-def _relative(snap: DocumentSnapshot, index: RepoIndex | None) -> str:
-    path = Path(snap.uri.removeprefix("file://"))
+def _relative(path: Path, index: RepoIndex | None) -> str:
     if index is not None:
         try:
             return path.relative_to(index.root).as_posix()

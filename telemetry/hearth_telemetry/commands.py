@@ -11,7 +11,7 @@ from typing import TextIO
 
 from hearth_telemetry.filter import FILTER_FILE, FilterModel, load_filter
 from hearth_telemetry.report import render_html
-from hearth_telemetry.stats import compute_stats, format_text, load_suggestions
+from hearth_telemetry.stats import Suggestion, compute_stats, format_text, load_suggestions
 from hearth_telemetry.store import EventStore
 from hearth_telemetry.train import NotEnoughData, evaluate, train_filter
 from hearth_telemetry.writer import TELEMETRY_FILE
@@ -25,15 +25,21 @@ def _store(data_dir: Path) -> EventStore | None:
     return EventStore(path).open()
 
 
-def run_stats(data_dir: Path, as_json: bool, html_path: str | None, days: float | None) -> int:
+def _load(data_dir: Path, since: float = 0.0) -> tuple[dict[str, Suggestion], int] | None:
     store = _store(data_dir)
     if store is None:
-        return 1
-    since = time.time() - days * 86400 if days else 0.0
+        return None
     try:
-        suggestions, typed = load_suggestions(store, since)
+        return load_suggestions(store, since)
     finally:
         store.close()
+
+
+def run_stats(data_dir: Path, as_json: bool, html_path: str | None, days: float | None) -> int:
+    loaded = _load(data_dir, time.time() - days * 86400 if days else 0.0)
+    if loaded is None:
+        return 1
+    suggestions, typed = loaded
     stats = compute_stats(suggestions, typed)
     if html_path:
         Path(html_path).write_text(render_html(stats, suggestions), "utf-8")
@@ -43,13 +49,10 @@ def run_stats(data_dir: Path, as_json: bool, html_path: str | None, days: float 
 
 
 def run_filter_train(data_dir: Path, max_char_loss: float, force: bool, as_json: bool) -> int:
-    store = _store(data_dir)
-    if store is None:
+    loaded = _load(data_dir)
+    if loaded is None:
         return 1
-    try:
-        suggestions, _ = load_suggestions(store)
-    finally:
-        store.close()
+    suggestions, _ = loaded
     try:
         model, metrics = train_filter(suggestions, max_char_loss)
     except NotEnoughData as exc:

@@ -8,6 +8,7 @@ files from disk. Nothing here ever runs on the request path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -27,6 +28,7 @@ class WorkspaceIndexer:
     def __init__(self, root: Path, cache_dir: Path) -> None:
         self.root = root
         self.index = RepoIndex(root, index_path(cache_dir, root))
+        self._resolved_root = root.resolve()
         self._jobs: queue.Queue[tuple[str, str, str | None] | None] = queue.Queue()
         self._pending: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
@@ -39,10 +41,7 @@ class WorkspaceIndexer:
         return self
 
     def relative(self, path: str) -> str | None:
-        try:
-            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
-        except (ValueError, OSError):
-            return None
+        return _relative(self._resolved_root, path)
 
     def edited(self, path: str, text: str) -> None:
         """The editor's text changed (or was saved): index it soon, once."""
@@ -104,3 +103,13 @@ class WorkspaceIndexer:
         self._jobs.put(None)
         if self._thread.is_alive():
             self._thread.join(5)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(root: Path, path: str) -> str | None:
+    # Called on every keystroke: resolving a path is a system call per component,
+    # and a file's place in the workspace does not change while it is edited.
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except (ValueError, OSError):
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hearth.lsp.protocol import param
 from hearth.lsp.server import HearthServer
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def register(server: HearthServer) -> None:
     @server.feature(DID_PARTIALLY_ACCEPT)
     def did_partially_accept(ls: HearthServer, params: Any) -> None:
         sid = suggestion_id(params)
-        length = _field(params, "acceptedLength")
+        length = param(params, "acceptedLength")
         if sid is None or isinstance(length, bool) or not isinstance(length, int) or length < 0:
             log.info("%s with unusable params ignored", DID_PARTIALLY_ACCEPT)
             return
@@ -37,17 +38,7 @@ def register(server: HearthServer) -> None:
 
 def suggestion_id(params: Any) -> str | None:
     """The id from `params.item.command.arguments[0]`, whatever object shape pygls gave us."""
-    item = _field(params, "item")
-    command = _field(item, "command")
-    arguments = _field(command, "arguments")
+    arguments = param(param(param(params, "item"), "command"), "arguments")
     if isinstance(arguments, (list, tuple)) and arguments and isinstance(arguments[0], str):
         return arguments[0]
     return None
-
-
-def _field(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)

@@ -128,3 +128,12 @@ class HearthProtocol(LanguageServerProtocol):
         self, params: types.DidCloseTextDocumentParams
     ) -> Generator[Any, Any, None]:
         yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+
+def param(params: Any, name: str, default: Any = None) -> Any:
+    """A field of a custom method's params, whether pygls gave a dict or an object."""
+    if params is None:
+        return default
+    if isinstance(params, dict):
+        return params.get(name, default)
+    return getattr(params, name, default)

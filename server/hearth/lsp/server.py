@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from hearth import __version__
 from hearth.completion.acceptance import AcceptanceTracker
@@ -83,7 +84,19 @@ class HearthServer(LanguageServer):
         )
 
     def _open_documents(self) -> list[tuple[str, str, str]]:
-        return [(d.uri, d.uri.rsplit("/", 1)[-1], d.text) for d in self.documents.all()]
+        return [(d.uri, self.path_hint(d.uri), d.text) for d in self.documents.all()]
+
+    def path_hint(self, uri: str) -> str:
+        """The path shown to the model and in context labels: workspace-relative, else the name."""
+        path = to_fs_path(uri)
+        if not path:
+            return ""
+        if self.workspace_root is not None:
+            try:
+                return Path(path).relative_to(self.workspace_root).as_posix()
+            except ValueError:
+                pass
+        return Path(path).name
 
     def start_workspace(self, root: Path | None) -> None:
         """Index the workspace in the background and resolve Python names with jedi."""

@@ -7,10 +7,8 @@ document cancels the one still running for it (the editor gets -32800).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from hearth.completion.pipeline import CompletionOutcome, DocumentSnapshot
 from hearth.lsp.lines import LineIndex
@@ -28,21 +26,9 @@ def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSn
         version=doc.version,
         text=doc.text,
         offset=offset,
-        path_hint=_path_hint(ls, uri),
+        path_hint=ls.path_hint(uri),
         signals=ls.acceptance.signals(uri),
     )
-
-
-def _path_hint(ls: HearthServer, uri: str) -> str:
-    path = to_fs_path(uri)
-    if not path:
-        return ""
-    if ls.workspace_root is not None:
-        try:
-            return Path(path).relative_to(ls.workspace_root).as_posix()
-        except ValueError:
-            pass
-    return Path(path).name
 
 
 async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) -> CompletionOutcome:

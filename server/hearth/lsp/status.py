@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from hearth.context.repomap import repository_map
+from hearth.lsp.protocol import param
 from hearth.lsp.server import HearthServer
 from hearth.model.backend import ModelState, ModelStatus
 
@@ -103,7 +104,7 @@ def register(server: HearthServer) -> None:
     @server.feature(CONTEXT_REQUEST)
     def context(ls: HearthServer, params: Any) -> dict[str, Any]:
         """The context put before the code in the last prompt for a document, part by part."""
-        uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+        uri = param(params, "uri")
         if not isinstance(uri, str):
             raise JsonRpcInvalidParams("hearth/context takes {uri}")
         block = ls.context.last(uri)
@@ -118,7 +119,7 @@ def register(server: HearthServer) -> None:
     @server.feature(REPO_MAP_REQUEST)
     def repo_map(ls: HearthServer, params: Any) -> dict[str, Any]:
         """The ranked repository map (for chat and edits, and to see what Hearth knows)."""
-        budget = params.get("budget", 1024) if isinstance(params, dict) else getattr(params, "budget", 1024)
+        budget = param(params, "budget", 1024)
         if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
             raise JsonRpcInvalidParams("hearth/repoMap takes {budget: positive integer}")
         if ls.indexer is None:
