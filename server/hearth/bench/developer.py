@@ -90,6 +90,7 @@ def tasks_from_commits(repo: Path, rev_range: str, pattern: str) -> list[Task]:
     """Each block of lines added by the commits, oldest first, typed into the file as it became."""
     revs = _git(repo, "rev-list", "--reverse", "--no-merges", rev_range).split()
     tasks: list[Task] = []
+    files: dict[tuple[str, str], str] = {}
     for rev in revs:
         diff = _git(repo, "diff", "-U0", "--no-color", f"{rev}^", rev, "--", ".")
         path = ""
@@ -102,7 +103,9 @@ def tasks_from_commits(repo: Path, rev_range: str, pattern: str) -> list[Task]:
                 size = int(length) if length else 1
                 if size == 0:
                     continue
-                text = _git(repo, "show", f"{rev}:{path}")
+                if (rev, path) not in files:  # one read per file, however many hunks it has
+                    files[(rev, path)] = _git(repo, "show", f"{rev}:{path}")
+                text = files[(rev, path)]
                 lines = text.split("\n")
                 start_line = int(first) - 1
                 before = "\n".join(lines[:start_line]) + ("\n" if start_line else "")
