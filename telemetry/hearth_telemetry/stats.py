@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,16 @@ class Suggestion:
         if self.accepted_chars > 0:
             return 1
         return 0 if self.rejected else None
+
+
+def displayed(suggestions: Iterable[Suggestion]) -> list[Suggestion]:
+    """The suggestions the user saw: those the editor reported with didShowCompletion (and any
+    accepted), or every one offered when the editor reports no such thing. An answer that
+    arrived after the next keystroke was never on screen, so it is neither accepted nor rejected."""
+    offered = [s for s in suggestions if s.offered]
+    if any(s.shown for s in offered):
+        return [s for s in offered if s.shown or s.accepted_chars > 0]
+    return offered
 
 
 def load_suggestions(store: EventStore, since: float = 0.0) -> tuple[dict[str, Suggestion], int]:
@@ -115,10 +126,7 @@ def _rate(part: float, whole: float) -> float | None:
 
 def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[str, Any]:
     items = list(suggestions.values())
-    offered = [s for s in items if s.offered]
-    if any(s.shown for s in offered):
-        # The editor reports what it displayed: count only those (and anything accepted).
-        offered = [s for s in offered if s.shown or s.accepted_chars > 0]
+    offered = displayed(items)
     accepted = [s for s in offered if s.accepted_chars > 0]
     accepted_chars = sum(s.accepted_chars for s in accepted)
     multi_chars = sum(s.accepted_chars for s in accepted if s.lines > 1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hearth_telemetry.filter import FilterModel, StageModel
-from hearth_telemetry.stats import Suggestion
+from hearth_telemetry.stats import Suggestion, displayed
 
 MIN_PER_CLASS = 20
 HOLDOUT = 0.25
@@ -38,15 +38,10 @@ class Sample:
 
 
 def samples(suggestions: dict[str, Suggestion], stage: int) -> list[Sample]:
-    # Editors that report didShowCompletion tell us which answers the user saw;
-    # an answer that arrived after the next keystroke was never a real rejection.
-    reports_shown = any(s.shown for s in suggestions.values())
     out = []
-    for s in sorted(suggestions.values(), key=lambda s: s.ts):
+    for s in sorted(displayed(suggestions.values()), key=lambda s: s.ts):
         label = s.label
-        if not s.offered or label is None or not s.features:
-            continue
-        if reports_shown and not (s.shown or label == 1):
+        if label is None or not s.features:
             continue
         features = dict(s.features) if stage == 1 else {**s.features, **s.post}
         retained = all(s.retained.values()) if s.retained else True
