@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hearth.bench import first_suggestion, position, start_server
 from hearth.context.files import source_files
 from hearth.context.languages import language_of
 from hearth.context.syntax import parse
-from hearth.lsp.positions import UTF16, position_at
-from hearth.lsp.stdio_client import StdioClient
 
 _BLOCKS = {"if_statement", "for_statement", "while_statement", "with_statement", "try_statement"}
 LEVELS = ("line", "block", "function")
@@ -98,27 +97,19 @@ def _score(suggestion: str, expected: str) -> tuple[bool, float]:
 
 
 def _run(root: Path, chosen: list[Target], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    client = StdioClient()
+    options = {"debounceMs": 0, "maxLines": 12, "maxTokens": 128, "deadlineMs": 30000, "filter": False}
+    client = start_server({**options, **settings}, root_uri=root.as_uri())
     rows = []
     try:
-        client.initialize({"debounceMs": 0, "maxLines": 12, "maxTokens": 128, "deadlineMs": 30000,
-                           "filter": False, **settings}, root_uri=root.as_uri())  # fmt: skip
-        if client.wait_model_ready()["state"] != "ready":
-            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
         for number, target in enumerate(chosen):
             uri = (root / target.path).as_uri() + f"#{number}"
             text = target.before + target.after
-            line, character = position_at(text, len(target.before), UTF16)
-            client.notify("textDocument/didOpen", {"textDocument": {
-                "uri": uri, "languageId": target.language, "version": 1, "text": text}})  # fmt: skip
-            response = client.request("textDocument/inlineCompletion", {
-                "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
-                "context": {"triggerKind": 1}}, timeout=120)  # fmt: skip
-            items = (response.get("result") or {}).get("items") or []
-            suggestion = items[0]["insertText"] if items else ""
+            client.open_document(uri, target.language, text)
+            msg_id = client.inline_completion(uri, position(text, len(target.before)), trigger_kind=1)
+            suggestion = first_suggestion(client.wait(msg_id, timeout=120))
             exact, similarity = _score(suggestion, target.expected)
             rows.append({"level": target.level, "exact": exact, "similarity": similarity})
-            client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+            client.close_document(uri)
     finally:
         client.close()
     return rows

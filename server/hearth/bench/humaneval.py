@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hearth.lsp.stdio_client import StdioClient
+from hearth.bench import first_suggestion, position, start_server
 from hearth_telemetry.stats import percentile
 
 RUN_TIMEOUT_S = 10.0
@@ -102,27 +102,20 @@ def _score(problems: list[dict[str, Any]], results: list[tuple[str, float]]) -> 
 
 
 def _run(problems: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
-    client = StdioClient()
+    client = start_server(settings)
     results = []
     try:
-        client.initialize(settings)
-        if client.wait_model_ready()["state"] != "ready":
-            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
         for number, problem in enumerate(problems):
             prompt = problem["prompt"]
             uri = f"file:///humaneval/{number}.py"
-            client.notify("textDocument/didOpen", {"textDocument": {
-                "uri": uri, "languageId": "python", "version": 1, "text": prompt}})  # fmt: skip
-            line = prompt.count("\n")
-            character = len(prompt) - (prompt.rfind("\n") + 1)
+            client.open_document(uri, "python", prompt)
             started = time.monotonic()
-            response = client.request("textDocument/inlineCompletion", {
-                "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
-                "context": {"triggerKind": 1}}, timeout=120)  # fmt: skip
+            response = client.wait(
+                client.inline_completion(uri, position(prompt, len(prompt)), 1), timeout=120
+            )
             latency = (time.monotonic() - started) * 1000
-            items = (response.get("result") or {}).get("items") or []
-            results.append((items[0]["insertText"] if items else "", latency))
-            client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+            results.append((first_suggestion(response), latency))
+            client.close_document(uri)
     finally:
         client.close()
     return _score(problems, results)

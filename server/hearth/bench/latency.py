@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hearth.lsp.stdio_client import StdioClient
+from hearth.bench import position, start_server
 from hearth_telemetry.stats import percentile
 
 
@@ -50,38 +50,25 @@ def _places(text: str, points: int, keystrokes: int) -> list[int]:
 
 def _run(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> dict[str, Any]:
     text = path.read_text("utf-8")
-    client = StdioClient()
+    client = start_server({"debounceMs": 0, "deadlineMs": 60000, **settings})
     samples: list[dict[str, Any]] = []
     try:
-        client.initialize({"debounceMs": 0, "deadlineMs": 60000, **settings})
-        if client.wait_model_ready()["state"] != "ready":
-            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
         for number, start in enumerate(_places(text, points, keystrokes)):
             uri = f"file:///bench/{number}/{path.name}"
             typed = text[:start]
-            client.notify("textDocument/didOpen", {"textDocument": {
-                "uri": uri, "languageId": "python", "version": 0, "text": typed}})  # fmt: skip
+            client.open_document(uri, "python", typed, version=0)
             for key in range(keystrokes):
                 char = text[start + key]
-                line = typed.count("\n")
-                col = len(typed) - (typed.rfind("\n") + 1)
-                client.notify("textDocument/didChange", {
-                    "textDocument": {"uri": uri, "version": key + 1},
-                    "contentChanges": [{"range": {"start": {"line": line, "character": col},
-                                                  "end": {"line": line, "character": col}},
-                                        "text": char}]})  # fmt: skip
+                client.insert(uri, key + 1, position(typed, len(typed)), char)
                 typed += char
-                position = {"line": typed.count("\n"), "character": len(typed) - (typed.rfind("\n") + 1)}
                 sent = time.monotonic()
-                msg_id = client.request_nowait("textDocument/inlineCompletion", {
-                    "textDocument": {"uri": uri}, "position": position,
-                    "context": {"triggerKind": 2}})  # fmt: skip
+                msg_id = client.inline_completion(uri, position(typed, len(typed)), trigger_kind=2)
                 client.wait(msg_id, timeout=300)
                 latency = (client.response_times[msg_id] - sent) * 1000
                 recent = client.request("hearth/status", {})["result"]["recent"]
                 event = next(e for e in reversed(recent) if e.get("event") == "completion")
                 samples.append({"latency_ms": latency, "first": key == 0, **event})
-            client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+            client.close_document(uri)
     finally:
         client.close()
     return {

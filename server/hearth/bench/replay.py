@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hearth.bench import position, start_server
 from hearth.bench.developer import Task, Typist, keystroke_count, match_suggestion, next_keystroke
-from hearth.lsp.positions import UTF16, position_at
 from hearth.lsp.stdio_client import ResponseTimeout, StdioClient
 from hearth_telemetry.stats import percentile, share_text
 
@@ -101,23 +101,15 @@ class _Session:
         self.tally = Tally(keystrokes_without=keystroke_count(task.span), chars=len(task.span))
         self.sent_at: dict[int | str, float] = {}
 
-    def position(self, offset: int) -> dict[str, int]:
-        line, character = position_at(self.text, offset, UTF16)
-        return {"line": line, "character": character}
-
     def insert(self, text: str) -> None:
-        where = self.position(self.cursor)
         self.version += 1
-        self.client.notify("textDocument/didChange", {
-            "textDocument": {"uri": self.uri, "version": self.version},
-            "contentChanges": [{"range": {"start": where, "end": where}, "text": text}]})  # fmt: skip
+        self.client.insert(self.uri, self.version, position(self.text, self.cursor), text)
         self.text = self.text[: self.cursor] + text + self.text[self.cursor :]
         self.cursor += len(text)
 
     def run(self) -> Tally:
         task, client = self.task, self.client
-        client.notify("textDocument/didOpen", {"textDocument": {
-            "uri": self.uri, "languageId": task.language, "version": 0, "text": self.text}})  # fmt: skip
+        client.open_document(self.uri, task.language, self.text, version=0)
         pos = 0
         pending: int | str | None = None
         while pos < len(task.span):
@@ -136,15 +128,13 @@ class _Session:
                 pos += taken
                 pending = None
             time.sleep(max(0.0, due - time.monotonic()))
-        client.notify("textDocument/didClose", {"textDocument": {"uri": self.uri}})
+        client.close_document(self.uri)
         return self.tally
 
     def _request(self) -> int | str:
         self.tally.requests += 1
         sent = time.monotonic()
-        msg_id = self.client.request_nowait("textDocument/inlineCompletion", {
-            "textDocument": {"uri": self.uri}, "position": self.position(self.cursor),
-            "context": {"triggerKind": 2}})  # fmt: skip
+        msg_id = self.client.inline_completion(self.uri, position(self.text, self.cursor), trigger_kind=2)
         self.sent_at[msg_id] = sent
         return msg_id
 
@@ -202,14 +192,11 @@ class _Session:
 def run_mode(
     tasks: list[Task], mode: str, settings: dict[str, Any], seed: int, cps: float, root: Path
 ) -> dict[str, Any]:
-    client = StdioClient()
     per_language: dict[str, Tally] = {}
     total = Tally()
     started = time.monotonic()
+    client = start_server({**settings, **MODES[mode]}, root_uri=root.resolve().as_uri())
     try:
-        client.initialize({**settings, **MODES[mode]}, root_uri=root.resolve().as_uri())
-        if client.wait_model_ready()["state"] != "ready":
-            raise SystemExit("hearth bench: the model did not load (run hearth doctor)")
         typist = Typist(seed, cps)
         for task in tasks:
             session = _Session(client, task, root.resolve(), typist)

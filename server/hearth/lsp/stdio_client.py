@@ -135,6 +135,25 @@ class StdioClient:
         self.notify("initialized", {})
         return response
 
+    def open_document(self, uri: str, language_id: str, text: str, version: int = 1) -> None:
+        self.notify("textDocument/didOpen", {"textDocument": {
+            "uri": uri, "languageId": language_id, "version": version, "text": text}})  # fmt: skip
+
+    def close_document(self, uri: str) -> None:
+        self.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+    def insert(self, uri: str, version: int, position: dict[str, int], text: str) -> None:
+        """An incremental didChange that inserts `text` at `position`."""
+        self.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": position, "end": position}, "text": text}]})  # fmt: skip
+
+    def inline_completion(self, uri: str, position: dict[str, int], trigger_kind: int) -> int | str:
+        """Send textDocument/inlineCompletion (1: invoked, 2: automatic); returns the request id."""
+        return self.request_nowait("textDocument/inlineCompletion", {
+            "textDocument": {"uri": uri}, "position": position,
+            "context": {"triggerKind": trigger_kind}})  # fmt: skip
+
     def wait_model_ready(self, timeout: float = 120.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
