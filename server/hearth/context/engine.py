@@ -143,16 +143,16 @@ class ContextEngine:
                 if symbol.path == request.path or symbol.name in seen:
                     continue
                 seen.add(symbol.name)
-                doc = f"\n    {_quote_doc(symbol.doc, language)}" if symbol.doc else ""
+                label = f"{symbol.path}:{symbol.line + 1}"
                 parts.append(
-                    ContextPart("definition", f"{symbol.path}:{symbol.line + 1}", symbol.signature + doc)
+                    ContextPart("definition", label, _with_doc(symbol.signature, symbol.doc, language))
                 )
             remote = [n for n in remote if n not in seen]
         if self._jedi is not None and language == "python" and remote:
             positions = _last_positions(text, request.offset, remote)
             for resolved in self._jedi.lookup(request.path, text, positions):
-                doc = f"\n    {_quote_doc(resolved.doc, language)}" if resolved.doc else ""
-                parts.append(ContextPart("library", resolved.module, resolved.signature + doc))
+                library = _with_doc(resolved.signature, resolved.doc, language)
+                parts.append(ContextPart("library", resolved.module, library))
         parts.extend(self._snippets(request))
         return [ContextPart(p.source, p.label, p.text, self._count(p.text)) for p in parts]
 
@@ -210,8 +210,12 @@ def _render_def(definition: Definition) -> str:
     return definition.signature + (f"  — {definition.doc}" if definition.doc else "")
 
 
-def _quote_doc(doc: str, language_id: str) -> str:
-    return f'"""{doc}"""' if language_id == "python" else f"/** {doc} */"
+def _with_doc(signature: str, doc: str, language_id: str) -> str:
+    """A signature with its docstring quoted below it, as the language writes one."""
+    if not doc:
+        return signature
+    quoted = f'"""{doc}"""' if language_id == "python" else f"/** {doc} */"
+    return f"{signature}\n    {quoted}"
 
 
 def _names_near(text: str, offset: int) -> list[str]:
