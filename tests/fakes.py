@@ -11,6 +11,7 @@ from hearth.model.backend import (
     ModelState,
     ModelStatus,
     ModelUnavailable,
+    TextCallback,
 )
 
 
@@ -34,7 +35,7 @@ class ScriptedBackend:
     def status(self) -> ModelStatus:
         return ModelStatus(self.state)
 
-    def submit(self, request: GenerationRequest) -> ScriptedHandle:
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> ScriptedHandle:
         if self.state is not ModelState.READY:
             raise ModelUnavailable("not ready")
         self.requests.append(request)
@@ -42,7 +43,11 @@ class ScriptedBackend:
         if not self.hold:
             text = self.outputs.pop(0) if self.outputs else ""
             cut = request.stop.cut(text, final=True)
-            future.set_result(GenerationResult(text=text if cut is None else text[:cut], stop_reason="eos"))
+            text = text if cut is None else text[:cut]
+            if on_text is not None:
+                for piece in text.splitlines(keepends=True):
+                    on_text(piece)
+            future.set_result(GenerationResult(text=text, stop_reason="eos"))
         handle = ScriptedHandle(future)
         self.handles.append(handle)
         return handle

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     pull = models_sub.add_parser("pull", help="download a catalog model (uses the network)")
     pull.add_argument("name")
 
+    chat = sub.add_parser("chat", help="ask the model about your code, in the terminal")
+    chat.add_argument("-m", "--message", help="ask one question, print the answer and exit")
+    chat.add_argument("--resume", metavar="ID", help="continue a stored conversation")
+    chat.add_argument("--list", action="store_true", help="list stored conversations")
+    chat.add_argument("--file", help="show this file to the model with the first question")
+    _model_options(chat)
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     latency = bench_sub.add_parser("latency", help="replay typing through the server over stdio")
@@ -130,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         from hearth.complete_cli import run_complete
 
         return run_complete(args.location, settings, args.json)
+    if args.command == "chat":
+        from hearth.agent.chat_cli import run_chat
+
+        return run_chat(settings, args.message, args.resume, args.list, args.file)
     if args.command == "doctor":
         from hearth.doctor import run_doctor
 

@@ -107,10 +107,14 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
 
 
 def _workspace_index(path: Path) -> RepoIndex | None:
-    """The repository index of the file's git work tree (persisted; quick after the first run)."""
+    return workspace_index(path.parent)
+
+
+def workspace_index(directory: Path) -> RepoIndex | None:
+    """The repository index of the directory's git work tree (persisted; quick after the first run)."""
     try:
         top = subprocess.run(
-            ["git", "-C", str(path.parent), "rev-parse", "--show-toplevel"],
+            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):

@@ -55,6 +55,15 @@ class Settings:
     """Also store suggestion text, with secrets redacted (off: only features and numbers are stored)."""
     telemetry_retention_days: int = 90
     telemetry_max_mb: int = 200
+    chat_max_tokens: int = 512
+    """Most tokens in one chat answer."""
+    chat_context_tokens: int = 700
+    """Tokens of repository context added to a chat question or an edit."""
+    agent_max_attempts: int = 3
+    """Drafts the edit agent may make, each told why the last one failed."""
+    agent_test_command: str = ""
+    """Run after an edit on a temporary copy of the workspace ("python -m pytest -x -q"); empty: none."""
+    agent_test_timeout_s: int = 120
 
     def language_enabled(self, language_id: str) -> bool:
         return self.enabled and self.languages.get(language_id, True)
@@ -71,6 +80,10 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "max_file_kb": (1, 1048576),
     "telemetry_retention_days": (1, 3650),
     "telemetry_max_mb": (1, 100000),
+    "chat_max_tokens": (16, 8192),
+    "chat_context_tokens": (0, 65536),
+    "agent_max_attempts": (1, 10),
+    "agent_test_timeout_s": (1, 3600),
 }
 _FLOAT_LIMITS: dict[str, tuple[float, float]] = {"filter_threshold": (0.0, 1.0)}
 

@@ -185,6 +185,15 @@ class RepoIndex:
                     found.append(Symbol(*row))
         return found
 
+    def referencing_files(self, name: str, limit: int = 20) -> list[str]:
+        """Files that use `name`, most uses first (for finding callers to update)."""
+        rows = (
+            self._connection()
+            .execute("SELECT path FROM refs WHERE name = ? ORDER BY count DESC, path LIMIT ?", (name, limit))
+            .fetchall()
+        )
+        return [row[0] for row in rows]
+
     def counts(self) -> dict[str, int]:
         conn = self._connection()
         return {

@@ -16,6 +16,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from hearth import __version__
+from hearth.agent.chat import ChatService
+from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore
 from hearth.completion.acceptance import AcceptanceTracker
 from hearth.completion.pipeline import CompletionPipeline, NoFilter, SuggestionFilter
 from hearth.config import Settings
@@ -26,7 +28,7 @@ from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.lsp.documents import DocumentStore
 from hearth.lsp.protocol import HearthProtocol
 from hearth.model.manager import ModelManager
-from hearth.paths import cache_dir
+from hearth.paths import cache_dir, data_dir
 from hearth_telemetry.filter import FilterFile
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
 
@@ -75,6 +77,13 @@ class HearthServer(LanguageServer):
             prompt_format=models.prompt_format,
             suggestion_filter=self._filter,
             context=self.context,
+        )
+        self.chat = ChatService(
+            backend=models,
+            store=ConversationStore(data_dir() / CONVERSATIONS_FILE),
+            settings=lambda: self.settings,
+            index=lambda: self.indexer.index if self.indexer is not None else None,
+            count=lambda text: self.pipeline.estimate_tokens(text),
         )
         self.acceptance = AcceptanceTracker(
             self.sink,
@@ -141,9 +150,18 @@ def build_server(
     telemetry: TelemetrySink | None = None,
     filter_file: FilterFile | None = None,
 ) -> HearthServer:
-    from hearth.lsp import acceptance, commands, completion, configuration, inline_completion, status, sync
+    from hearth.lsp import (
+        acceptance,
+        chat,
+        commands,
+        completion,
+        configuration,
+        inline_completion,
+        status,
+        sync,
+    )
 
     server = HearthServer(models, sink, telemetry=telemetry, filter_file=filter_file)
-    for feature in (configuration, sync, inline_completion, completion, commands, acceptance, status):
+    for feature in (configuration, sync, inline_completion, completion, commands, acceptance, status, chat):
         feature.register(server)
     return server

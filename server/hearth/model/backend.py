@@ -45,6 +45,14 @@ class GenerationRequest:
     stop: StopSpec = field(default_factory=StopSpec)
     use_prompt_cache: bool = True
     """False evaluates the whole prompt cold (benchmarks of the cache's worth)."""
+    grammar: str = ""
+    """A GBNF grammar the output must match (llama.cpp constrains every sampled token)."""
+    stream: bool = False
+    """Report text as it is generated through the submit call's `on_text`."""
+    exclusive: bool = False
+    """A chat or edit turn: while it runs, completion requests are refused rather than
+    cancelling it (a keystroke must not kill an answer the user is reading)."""
+    repeat_penalty: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,14 @@ class ModelUnavailable(Exception):
     """No model can serve right now (loading, restarting or failed)."""
 
 
+class ModelBusy(ModelUnavailable):
+    """A chat or edit turn holds the model; completions stand aside until it ends."""
+
+
+TextCallback = Callable[[str], None]
+"""Receives each new piece of a streamed generation, on a background thread."""
+
+
 class WorkerCrashed(Exception):
     """The worker process died while serving a request."""
 
@@ -90,10 +106,11 @@ class GenerationHandle(Protocol):
 class ModelBackend(Protocol):
     def status(self) -> ModelStatus: ...
 
-    def submit(self, request: GenerationRequest) -> GenerationHandle:
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> GenerationHandle:
         """Start a generation; a newer submit cancels older ones (newest wins).
 
-        Raises ModelUnavailable when no model is ready.
+        Raises ModelUnavailable when no model is ready, ModelBusy when an
+        exclusive request runs and this one is not exclusive.
         """
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None: ...

@@ -21,6 +21,7 @@ from hearth.model.backend import (
     ModelState,
     ModelStatus,
     ModelUnavailable,
+    TextCallback,
 )
 from hearth.model.catalog import ModelNotFound, PromptFormat, ResolvedModel, resolve_model
 
@@ -47,7 +48,7 @@ class _Missing:
     def status(self) -> ModelStatus:
         return self._status
 
-    def submit(self, request: GenerationRequest) -> GenerationHandle:
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> GenerationHandle:
         raise ModelUnavailable(self._status.message)
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
@@ -110,10 +111,10 @@ class ModelManager:
             return ModelStatus(ModelState.STARTING)
         return self._backend.status()
 
-    def submit(self, request: GenerationRequest) -> GenerationHandle:
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> GenerationHandle:
         if self._backend is None:
             raise ModelUnavailable("no model configured yet")
-        return self._backend.submit(request)
+        return self._backend.submit(request, on_text)
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
         self._listeners.append(listener)

@@ -39,6 +39,10 @@ class StopSpec:
     stop_strings: tuple[str, ...] = ()
     """End before any of these strings (special tokens, file separators)."""
 
+    def longest_marker(self) -> int:
+        """Characters a streamed text holds back: a stop string may still be forming."""
+        return max((len(stop) - 1 for stop in self.stop_strings), default=0)
+
     def cut(self, text: str, final: bool = False) -> int | None:
         """Length of `text` to keep if the suggestion is complete, else None.
 

@@ -26,9 +26,11 @@ from typing import Any
 from hearth.model.backend import (
     GenerationRequest,
     GenerationResult,
+    ModelBusy,
     ModelState,
     ModelStatus,
     ModelUnavailable,
+    TextCallback,
     WorkerCrashed,
 )
 from hearth.model.catalog import ResolvedModel, check_gguf_file
@@ -43,6 +45,8 @@ MAX_LOAD_FAILURES = 3
 class _Job:
     future: Future[Any]
     generation: bool
+    on_text: TextCallback | None = None
+    exclusive: bool = False
 
 
 class WorkerHandle:
@@ -179,6 +183,14 @@ class LlamaWorkerBackend:
                 log.info("model ready: %s (%.2fs)", self._model.path, message.get("load_seconds", 0))
             elif kind == "fatal":
                 self._last_fatal = message.get("message", "")
+            elif kind == "text":
+                with self._lock:
+                    job = self._jobs.get(message.get("id"))
+                if job is not None and job.on_text is not None and not job.future.done():
+                    try:
+                        job.on_text(message["text"])
+                    except Exception:
+                        log.exception("streamed text listener failed")
             elif kind in ("result", "error"):
                 with self._lock:
                     job = self._jobs.pop(message.get("id"), None)
@@ -221,10 +233,17 @@ class LlamaWorkerBackend:
 
     # -- requests ----------------------------------------------------------
 
-    def submit(self, request: GenerationRequest) -> WorkerHandle:
-        job_id, future = self._send("generate", {"request": request}, generation=True)
-        # Newest wins: every older job stops within one token.
-        self._raise_cancel_below(job_id)
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> WorkerHandle:
+        with self._lock:
+            if not request.exclusive and any(
+                job.exclusive and not job.future.done() for job in self._jobs.values()
+            ):
+                raise ModelBusy("the model is answering a chat or edit request")
+            job_id, future = self._send("generate", {"request": request}, generation=True)
+            self._jobs[job_id].on_text = on_text
+            self._jobs[job_id].exclusive = request.exclusive
+            # Newest wins: every older job stops within one token.
+            self._raise_cancel_below(job_id)
         return WorkerHandle(self, job_id, future)
 
     def count_tokens(self, text: str) -> Future[int]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -44,6 +46,8 @@ def worker_main(conn: Connection, cancel_below: Any, config: WorkerConfig) -> No
     # Whatever llama.cpp or Python prints must never reach the protocol channel.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what it stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         engine = _Engine(config)
     except Exception as exc:  # a readable error beats a dead pipe
@@ -58,13 +62,13 @@ def worker_main(conn: Connection, cancel_below: Any, config: WorkerConfig) -> No
         op = job.get("op")
         try:
             if op == "generate":
-                conn.send(
-                    {
-                        "type": "result",
-                        "id": job["id"],
-                        "result": engine.generate(job, cancel_below),
-                    }
-                )
+                job_id = job["id"]
+
+                def send_text(text: str, job_id: int = job_id) -> None:
+                    conn.send({"type": "text", "id": job_id, "text": text})
+
+                result = engine.generate(job, cancel_below, send_text)
+                conn.send({"type": "result", "id": job_id, "result": result})
             elif op == "tokenize":
                 conn.send({"type": "result", "id": job["id"], "result": engine.count(job["text"])})
             elif op == "speed":
@@ -88,6 +92,7 @@ class _Engine:
             verbose=False,
         )
         self._eos = self._llm.token_eos()
+        self._grammars: dict[str, Any] = {}
         metadata = dict(self._llm.metadata)
         self.info = {
             "load_seconds": time.monotonic() - started,
@@ -104,7 +109,20 @@ class _Engine:
     def _tokens(self, text: str) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def generate(self, job: dict[str, Any], cancel_below: Any) -> GenerationResult:
+    def _grammar(self, text: str) -> Any:
+        if not text:
+            return None
+        if text not in self._grammars:
+            import llama_cpp
+
+            if len(self._grammars) > 8:
+                self._grammars.clear()
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
+    def generate(
+        self, job: dict[str, Any], cancel_below: Any, send_text: Callable[[str], None] | None = None
+    ) -> GenerationResult:
         request: GenerationRequest = job["request"]
         job_id: int = job["id"]
         received = job["sent_at"]
@@ -143,9 +161,11 @@ class _Engine:
             prompt,
             temp=0.0,
             top_k=1,
-            repeat_penalty=1.0,
+            repeat_penalty=request.repeat_penalty,
             stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
+            grammar=self._grammar(request.grammar),
         )
+        sent = 0
         try:
             for token in generator:
                 if first_token_at is None:
@@ -160,6 +180,12 @@ class _Engine:
                 if cut is not None:
                     text, stop_reason = text[:cut], "stop"
                     break
+                if request.stream and send_text is not None:
+                    # Hold back what could still turn out to be the start of a stop string.
+                    safe = len(text) - request.stop.longest_marker()
+                    if safe > sent:
+                        send_text(text[sent:safe])
+                        sent = safe
                 if len(pieces) >= request.max_tokens:
                     break
             else:
@@ -172,6 +198,8 @@ class _Engine:
                 text = text[:cut]
         if state.reason == "cancelled":
             stop_reason = "cancelled"
+        if request.stream and send_text is not None and len(text) > sent:
+            send_text(text[sent:])
         ended = time.monotonic()
         first = first_token_at or ended
         return GenerationResult(

@@ -1,0 +1,1 @@
+"""Chat and repository edits: context, conversations, the edit agent, validation, apply and undo."""

@@ -1,0 +1,107 @@
+"""`hearth chat`: the same chat as the editor's, in a terminal.
+
+The answer streams as it is generated. Ctrl-C while it is generating stops
+the answer and returns to the prompt; Ctrl-C or Ctrl-D at the prompt quits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from hearth.agent.chat import ChatRequest, ChatService
+from hearth.agent.context import Focus
+from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Message
+from hearth.complete_cli import UsageError, language_for, workspace_index
+from hearth.config import Settings
+from hearth.model.backend import ModelState, ModelUnavailable
+from hearth.model.manager import ModelManager
+from hearth.paths import data_dir
+
+
+def _focus(path: str | None) -> Focus | None:
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {file}: {exc}") from exc
+    return Focus(file.name, language_for(file), text, 0, 0)
+
+
+def run_chat(
+    settings: Settings,
+    message: str | None,
+    resume: str | None,
+    list_only: bool,
+    file: str | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    store = ConversationStore(data_dir() / CONVERSATIONS_FILE)
+    if list_only:
+        for stored in store.list():
+            print(f"{stored.id}  {stored.title}", file=out)
+        return 0
+    if resume is not None and store.get(resume) is None:
+        print(f"hearth chat: no conversation {resume!r} (see: hearth chat --list)", file=sys.stderr)
+        return 2
+    try:
+        focus = _focus(file)
+    except UsageError as exc:
+        print(f"hearth chat: {exc}", file=sys.stderr)
+        return 2
+    manager = ModelManager(data_dir())
+    try:
+        manager.configure(settings)
+        status = manager.wait_ready(120)
+        if status.state is not ModelState.READY:
+            print(f"hearth chat: model not ready: {status.message or status.state.value}", file=sys.stderr)
+            return 1
+        index = workspace_index(Path.cwd())
+        service = ChatService(manager, store, lambda: settings, index=lambda: index)
+        conversation = resume
+        questions = [message] if message is not None else None
+        while True:
+            if questions is not None:
+                if not questions:
+                    return 0
+                question = questions.pop(0)
+            else:
+                try:
+                    question = input("you> ")
+                except (EOFError, KeyboardInterrupt):
+                    print(file=out)
+                    return 0
+            if not question.strip():
+                continue
+            conversation = _ask(service, ChatRequest((Message("user", question),), conversation, focus), out)
+            focus = None  # the file was shown once; the history carries it
+    finally:
+        manager.close()
+
+
+def _write(out: TextIO, text: str) -> None:
+    out.write(text)
+    out.flush()
+
+
+def _ask(service: ChatService, request: ChatRequest, out: TextIO) -> str | None:
+    done = threading.Event()
+    try:
+        turn = service.start(request, lambda text: _write(out, text))
+    except (ValueError, ModelUnavailable) as exc:
+        print(f"hearth chat: {exc}", file=sys.stderr)
+        return request.conversation_id
+    turn.future.add_done_callback(lambda _future: done.set())
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        turn.cancel()
+        done.wait(10)
+        print("\n[stopped]", file=out)
+    print(file=out)
+    return turn.conversation_id

@@ -1,0 +1,142 @@
+"""Chat conversations kept on this machine: one SQLite file, listed, resumed and deleted.
+
+Conversations hold what the user typed and the model answered (code
+included: the user asked for it to be discussed); the file is private to
+the user (0600) and never leaves the machine. A corrupt file is moved aside
+and a new one started, so a damaged history never stops chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CONVERSATIONS_FILE = "chat.sqlite3"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL REFERENCES conversations(id)
+    ON DELETE CASCADE, role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+"""
+ROLES = ("user", "assistant", "system")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str
+    created: float
+    updated: float
+    messages: tuple[Message, ...] = ()
+
+
+class ConversationStore:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._ready = False
+
+    def _open(self) -> None:
+        """Create the file on first use (a server that never chats never writes it)."""
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{int(self._clock())}")
+            log.error("conversation store %s is unreadable (%s); moved to %s", path, exc, aside)
+            path.replace(aside)
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
+        self._ready = True
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self._open()
+        with self._connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per call: chat answers finish on the model's reader thread.
+        conn = sqlite3.connect(self.path, timeout=5)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def create(self, title: str) -> str:
+        conversation_id = uuid.uuid4().hex[:12]
+        now = self._clock()
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, _title(title), now, now)
+            )
+        return conversation_id
+
+    def add(self, conversation_id: str, role: str, content: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        now = self._clock()
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created) VALUES (?, ?, ?, ?)",
+                (conversation_id, role, content, now),
+            )
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT id, title, created, updated FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            messages = tuple(
+                Message(role, content)
+                for role, content in db.execute(
+                    "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY id",
+                    (conversation_id,),
+                )
+            )
+        return Conversation(row[0], row[1], row[2], row[3], messages)
+
+    def list(self, limit: int = 50) -> list[Conversation]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id, title, created, updated FROM conversations ORDER BY updated DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Conversation(*row) for row in rows]
+
+    def delete(self, conversation_id: str) -> bool:
+        with self._db() as db:
+            return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line[:60] + ("…" if len(line) > 60 else "") or "New conversation"
