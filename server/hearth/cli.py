@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from hearth import __version__
@@ -64,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--list", action="store_true", help="list stored conversations")
     chat.add_argument("--file", help="show this file to the model with the first question")
     _model_options(chat)
+
+    edit = sub.add_parser("edit", help="change code by instruction; prints a diff, writes with --apply")
+    edit.add_argument("instruction")
+    edit.add_argument(
+        "paths", nargs="*", help="files the edit is about (default: found from the instruction)"
+    )
+    edit.add_argument("--apply", action="store_true", help="write the changes (all files or none)")
+    edit.add_argument("--root", help="workspace folder (default: the current directory)")
+    edit.add_argument(
+        "--test-command", help='run this on a copy after each draft, e.g. "python -m pytest -q"'
+    )
+    _model_options(edit)
+    undo = sub.add_parser("undo", help="put back the files an applied edit changed")
+    undo.add_argument("checkpoint", nargs="?", help="checkpoint id (default: the latest in this workspace)")
+    undo.add_argument("--root", help="workspace folder (default: the current directory)")
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -141,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         from hearth.agent.chat_cli import run_chat
 
         return run_chat(settings, args.message, args.resume, args.list, args.file)
+    if args.command == "edit":
+        from hearth.agent.edit_cli import run_edit
+
+        if args.test_command:
+            settings = replace(settings, agent_test_command=args.test_command)
+        return run_edit(settings, args.instruction, args.paths, args.apply, args.root)
+    if args.command == "undo":
+        from hearth.agent.edit_cli import run_undo
+
+        return run_undo(args.checkpoint, args.root)
     if args.command == "doctor":
         from hearth.doctor import run_doctor
 

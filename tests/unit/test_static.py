@@ -24,3 +24,17 @@ def test_ruff_format():
 def test_mypy():
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_package_is_in_the_distribution():
+    """`pip install .` (not -e) ships only the packages pyproject lists; a missing one breaks the CLI."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    server = ROOT / "server"
+    found = {
+        ".".join(init.parent.relative_to(server).parts)
+        for init in server.rglob("__init__.py")
+        if "edit_project" not in init.parts and "examples" not in init.parts
+    }
+    assert found - listed == set()

@@ -1,0 +1,119 @@
+"""Which code an edit is about: files and line ranges to show the model, within a budget.
+
+In the manner of Agentless: the files the user named, the definitions of the
+names the instruction mentions (repository index), their callers (jedi
+references for Python, the index's reference table otherwise), and the
+selection. Each file is cut down to the top-level definitions that mention
+those names, so a small model sees little and the edit grammar stays small.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hearth.agent.blocks import MAX_GRAMMAR_LINES
+from hearth.agent.changes import Sources
+from hearth.agent.context import Focus, mentioned_names
+from hearth.context.index import RepoIndex
+from hearth.context.languages import language_of
+from hearth.context.syntax import outline
+
+MAX_FILES = 4
+WHOLE_FILE_LINES = 80
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    path: str
+    text: str
+    start_line: int
+    """0-based line of the excerpt's first line in the file."""
+    whole: bool
+
+
+def candidate_files(
+    instruction: str, sources: Sources, index: RepoIndex | None, paths: list[str], focus: Focus | None
+) -> tuple[list[str], list[str]]:
+    """Files to show, best first, and the names the instruction is about."""
+    names = mentioned_names(instruction)
+    ordered: list[str] = list(paths)
+    if focus is not None:
+        ordered.append(focus.path)
+    known = set(sources.files())
+    found = [n for n in names if n in _defined_names(index, names, sources, known)]
+    if index is not None:
+        for symbol in index.definitions(found, limit_per_name=2):
+            ordered.append(symbol.path)
+        for name in found:
+            ordered.extend(index.referencing_files(name, limit=6))
+    else:
+        for relative in sorted(known):
+            text = sources.read(relative) or ""
+            if any(re.search(rf"\b{re.escape(n)}\b", text) for n in found):
+                ordered.append(relative)
+    unique = [p for p in dict.fromkeys(ordered) if p in known or p in paths]
+    return unique[:MAX_FILES], found
+
+
+def _defined_names(index: RepoIndex | None, names: list[str], sources: Sources, known: set[str]) -> set[str]:
+    if index is not None:
+        return {s.name for s in index.definitions(names, limit_per_name=1)}
+    defined: set[str] = set()
+    for relative in known:
+        language = language_of(relative)
+        text = sources.read(relative)
+        if language and text:
+            defined |= {d.name for d in outline(language, text).definitions} & set(names)
+    return defined
+
+
+def excerpt(path: str, text: str, names: list[str], focus: Focus | None, budget_lines: int) -> Excerpt:
+    """The file whole when short, else the top-level definitions that mention `names`."""
+    lines = text.splitlines(keepends=True)
+    if len(lines) <= min(WHOLE_FILE_LINES, budget_lines):
+        return Excerpt(path, text, 0, True)
+    language = language_of(path)
+    spans: list[tuple[int, int]] = []
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b") if names else None
+    definitions = outline(language, text).definitions if language else ()
+    top = [d for d in definitions if not any(o.start_line < d.start_line and d.end_line <= o.end_line
+                                                for o in definitions)]  # fmt: skip
+    focus_lines = set()
+    if focus is not None and focus.path == path:
+        focus_lines = set(range(focus.line_of(focus.start), focus.line_of(focus.end) + 1))
+    for definition in top:
+        body = "".join(lines[definition.start_line : definition.end_line + 1])
+        wanted = pattern is not None and pattern.search(body) is not None
+        if wanted or focus_lines & set(range(definition.start_line, definition.end_line + 1)):
+            spans.append((definition.start_line, definition.end_line))
+    if not spans:
+        mention = [i for i, line in enumerate(lines) if pattern and pattern.search(line)] or sorted(
+            focus_lines
+        )
+        center = mention[0] if mention else 0
+        spans = [(max(0, center - 20), min(len(lines) - 1, center + 20))]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    last = min(last, first + min(budget_lines, MAX_GRAMMAR_LINES) - 1)
+    return Excerpt(path, "".join(lines[first : last + 1]), first, False)
+
+
+def localize(
+    instruction: str,
+    sources: Sources,
+    index: RepoIndex | None,
+    paths: list[str],
+    focus: Focus | None,
+    budget_lines: int = 160,
+) -> list[Excerpt]:
+    files, names = candidate_files(instruction, sources, index, paths, focus)
+    excerpts = []
+    remaining = budget_lines
+    for relative in files:
+        text = sources.read(relative)
+        if text is None or remaining < 8:
+            continue
+        part = excerpt(relative, text, names, focus, remaining)
+        excerpts.append(part)
+        remaining -= part.text.count("\n") + 1
+    return excerpts

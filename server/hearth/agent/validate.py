@@ -1,0 +1,116 @@
+"""Checks an edit must pass before anyone sees it: it parses, renamed names are updated,
+and the user's test command (when configured) still passes.
+
+Every check returns a sentence the model can act on in its next attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from hearth.agent.changes import FileChange
+from hearth.completion.validity import error_count
+from hearth.context.languages import language_of
+from hearth.context.syntax import outline
+
+OUTPUT_CAP = 4000
+_COPY_IGNORE = shutil.ignore_patterns(".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache")
+
+
+def syntax_problems(changes: Iterable[FileChange]) -> list[str]:
+    problems = []
+    for change in changes:
+        language = language_of(change.path)
+        if language is None or change.after is None:
+            continue
+        after = error_count(language, change.after)
+        before = error_count(language, change.before) if change.before is not None else 0
+        if after is not None and after > (before or 0):
+            problems.append(f"{change.path} no longer parses ({after} syntax error(s)); keep the code valid")
+    return problems
+
+
+def _defined(path: str, text: str | None) -> set[str]:
+    language = language_of(path)
+    if language is None or text is None:
+        return set()
+    return {d.name for d in outline(language, text).definitions}
+
+
+def stale_references(changes: list[FileChange], others: Callable[[], Iterable[tuple[str, str]]]) -> list[str]:
+    """Names an edit stopped defining that code (changed or not) still uses."""
+    removed: set[str] = set()
+    still_defined: set[str] = set()
+    for change in changes:
+        after = _defined(change.path, change.after)
+        removed |= _defined(change.path, change.before) - after
+        still_defined |= after
+    removed -= still_defined
+    if not removed:
+        return []
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, removed))) + r")\b")
+    changed = {change.path: change.after for change in changes}
+    users: dict[str, list[str]] = {}
+    texts = [(path, text) for path, text in changed.items() if text is not None]
+    texts += [(path, text) for path, text in others() if path not in changed]
+    for path, text in texts:
+        for match in pattern.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            users.setdefault(match.group(1), []).append(f"{path}:{line}")
+    return [
+        f"{name} is no longer defined but is still used at {', '.join(places[:5])}; update those uses too"
+        for name, places in sorted(users.items())
+    ]
+
+
+def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: float) -> tuple[bool, str]:
+    """Run the user's test command on a temporary copy of the workspace with the edit applied.
+
+    No shell, a scrubbed environment, a timeout, capped output, and the whole
+    process group killed at the end, whatever the command started.
+    """
+    argv = shlex.split(command)
+    if not argv:
+        return True, ""
+    with tempfile.TemporaryDirectory(prefix="hearth-check-") as temp:
+        copy = Path(temp) / "workspace"
+        shutil.copytree(root, copy, symlinks=True, ignore=_COPY_IGNORE)
+        for change in changes:
+            target = copy / change.path
+            if change.after is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(change.after.encode("utf-8"))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": temp, "LANG": "C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+        try:
+            process = subprocess.Popen(
+                argv, cwd=copy, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            return False, f"could not run {argv[0]}: {exc.strerror}"
+        try:
+            output, _ = process.communicate(timeout=timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            output = b""
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        text = output.decode("utf-8", errors="replace")[-OUTPUT_CAP:]
+        if timed_out:
+            return False, f"the test command ran past {timeout_s:.0f}s and was stopped"
+        return process.returncode == 0, text

@@ -1,0 +1,1 @@
+"""Shelf: a tiny stock-keeping library (the project `hearth bench edits` changes)."""
