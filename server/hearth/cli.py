@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     humaneval = bench_sub.add_parser("humaneval", help="HumanEval through the server, and raw")
     humaneval.add_argument("--limit", type=int, help="only the first N problems")
     humaneval.add_argument("--json", action="store_true")
+    edits = bench_sub.add_parser("edits", help="edit tasks on a small real project, with checks")
+    edits.add_argument("--no-grammar", action="store_true", help="drafts without the grammar (to compare)")
+    edits.add_argument("--only", help="only tasks whose name contains this")
+    edits.add_argument("--json", action="store_true")
+    _model_options(edits)
     replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
     replay.add_argument("path", help="a directory (or git repository) of source files")
     replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
@@ -175,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return _models(args)
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
+    if args.command == "bench" and args.bench_command == "edits":
+        from hearth.bench.edits import run_edits_bench
+
+        return run_edits_bench(settings, not args.no_grammar, args.only, args.json)
     if args.command == "bench" and args.bench_command == "humaneval":
         from hearth.bench.humaneval import run_humaneval_bench
 

@@ -18,7 +18,7 @@ MULTILINE_MODES = ("auto", "always", "never")
 class Settings:
     model: str = ""
     """Catalog name or path to a GGUF file; empty means the embedded default."""
-    context_size: int = 2048
+    context_size: int = 4096
     """Model context window in tokens (llama.cpp n_ctx)."""
     context_budget: int = 1024
     """Tokens of prompt context per completion (prefix, suffix and header)."""

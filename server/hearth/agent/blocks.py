@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 MAX_GRAMMAR_LINES = 400
 """Lines of one file offered to the grammar; localization keeps files under this."""
-MAX_REPLACE_LINES = 60
+MAX_REPLACE_LINES = 24
+MAX_LINE_CHARS = 120
+"""Lines in one REPLACE part: keeps a rambling small model inside its token budget."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,16 @@ def apply_blocks(files: dict[str, str], blocks: list[Block]) -> dict[str, str]:
         if current is None:
             raise EditFailed(f"block {number}: {block.path} is not one of the files given")
         result[block.path] = _replace_once(current, block, number)
-    return {path: text for path, text in result.items() if text != files.get(path)}
+    changed = {path: text for path, text in result.items() if text != files.get(path)}
+    if not changed:
+        raise EditFailed("the edit changes nothing; make the change the instruction asks for")
+    if all(path in files and _squeezed(text) == _squeezed(files[path]) for path, text in changed.items()):
+        raise EditFailed("the edit only changes blank space; make the change the instruction asks for")
+    return changed
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
 
 
 def _replace_once(text: str, block: Block, number: int) -> str:
@@ -131,7 +142,29 @@ def gbnf_literal(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def edit_grammar(files: dict[str, str], max_blocks: int = 3, allow_new_files: bool = False) -> str:
+def definition_grammar(path: str, definition: str) -> str:
+    """A rewrite of one whole definition: SEARCH is the definition, REPLACE keeps its first line.
+
+    The replacement's further lines must be indented or blank, so the draft
+    ends with the definition instead of running on into the rest of the file:
+    the commonest way a small model spoils an edit.
+    """
+    text = definition if definition.endswith("\n") else definition + "\n"
+    first = text.splitlines(keepends=True)[0]
+    return (
+        "\n".join(
+            [
+                f'root ::= {gbnf_literal("FILE: " + path + chr(10))} "<<<<<<< SEARCH\\n" '
+                f'{gbnf_literal(text)} "=======\\n" {gbnf_literal(first)} body ">>>>>>> REPLACE\\n"',
+                f"body ::= bline{{1,{MAX_REPLACE_LINES}}}",
+                f'bline ::= ([ \\t] [^\\n]{{0,{MAX_LINE_CHARS}}})? "\\n"',
+            ]
+        )
+        + "\n"
+    )
+
+
+def edit_grammar(files: dict[str, str], max_blocks: int = 2, allow_new_files: bool = False) -> str:
     """A GBNF grammar whose sentences are exactly the well-formed edits of these files."""
     rules: list[str] = []
     choices: list[str] = []
@@ -157,7 +190,7 @@ def edit_grammar(files: dict[str, str], max_blocks: int = 3, allow_new_files: bo
         block,
         edit,
         f"replace ::= rline{{0,{MAX_REPLACE_LINES}}}",
-        'rline ::= ([^>\\n] [^\\n]*)? "\\n"',
+        f'rline ::= ([^>\\n] [^\\n]{{0,{MAX_LINE_CHARS}}})? "\\n"',
     ]
     if allow_new_files:
         head.append('newfile ::= "NEW FILE: " [a-zA-Z0-9_./-]+ "\\n" rline{1,200} ">>>>>>> END\\n"')

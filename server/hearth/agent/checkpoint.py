@@ -101,6 +101,8 @@ def inverse(
     conflicts: list[str] = []
     for change in checkpoint.changes:
         now = current(change.path)
+        if now == change.before:
+            continue  # never applied (unticked in the editor's preview) or already put back
         if now != change.after:
             conflicts.append(change.path)
             continue

@@ -43,13 +43,14 @@ class Focus:
         return self.text.count("\n", 0, offset)
 
 
-def mentioned_names(*texts: str) -> list[str]:
+def mentioned_names(*texts: str, min_length: int = 4) -> list[str]:
     """Identifiers worth looking up: code-like words from the question and the selection."""
     names: list[str] = []
     for text in texts:
         for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
             code_like = "_" in word or any(c.isupper() for c in word[1:]) or f"{word}(" in text
-            if (code_like or len(word) > 3) and not keyword.iskeyword(word) and word not in names:
+            long_enough = len(word) >= min_length
+            if (code_like or long_enough) and not keyword.iskeyword(word) and word not in names:
                 names.append(word)
     return names[:40]
 

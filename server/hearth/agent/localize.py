@@ -20,6 +20,10 @@ from hearth.context.languages import language_of
 from hearth.context.syntax import outline
 
 MAX_FILES = 4
+CALLERS = re.compile(
+    r"\b(callers?|call sites?|calls|uses|usages?|everywhere|parameter|argument|signature)\b", re.I
+)
+"""Instructions that change how a name is used: its callers are shown too."""
 WHOLE_FILE_LINES = 80
 
 
@@ -36,21 +40,26 @@ def candidate_files(
     instruction: str, sources: Sources, index: RepoIndex | None, paths: list[str], focus: Focus | None
 ) -> tuple[list[str], list[str]]:
     """Files to show, best first, and the names the instruction is about."""
-    names = mentioned_names(instruction)
+    # Short words count too ("tax"): only names the workspace defines are kept.
+    names = mentioned_names(instruction, min_length=2)
     ordered: list[str] = list(paths)
     if focus is not None:
         ordered.append(focus.path)
     known = set(sources.files())
     found = [n for n in names if n in _defined_names(index, names, sources, known)]
+    callers = CALLERS.search(instruction) is not None
     if index is not None:
         for symbol in index.definitions(found, limit_per_name=2):
             ordered.append(symbol.path)
-        for name in found:
+        for name in found if callers else ():
             ordered.extend(index.referencing_files(name, limit=6))
     else:
         for relative in sorted(known):
             text = sources.read(relative) or ""
-            if any(re.search(rf"\b{re.escape(n)}\b", text) for n in found):
+            uses = [n for n in found if re.search(rf"\b{re.escape(n)}\b", text)]
+            defines = [n for n in uses if re.search(rf"\b(def|class)\s+{re.escape(n)}\b|^{re.escape(n)}\s*=",
+                                                        text, re.M)]  # fmt: skip
+            if defines or (uses and callers):
                 ordered.append(relative)
     unique = [p for p in dict.fromkeys(ordered) if p in known or p in paths]
     return unique[:MAX_FILES], found
@@ -117,3 +126,33 @@ def localize(
         excerpts.append(part)
         remaining -= part.text.count("\n") + 1
     return excerpts
+
+
+def target_definition(
+    instruction: str, sources: Sources, index: RepoIndex | None, paths: list[str], focus: Focus | None
+) -> Excerpt | None:
+    """The one definition an instruction is about ("add a docstring to tax"), if it names one.
+
+    Instructions that reach callers or signatures ("... and update its callers")
+    have none: they need the general edit over several places.
+    """
+    if CALLERS.search(instruction):
+        return None
+    files, names = candidate_files(instruction, sources, index, paths, focus)
+    for relative in files:
+        language = language_of(relative)
+        text = sources.read(relative)
+        if language is None or text is None:
+            continue
+        definitions = outline(language, text).definitions
+        matching = [d for d in definitions if d.name in names]
+        if len(names) != 1 and not matching and focus is not None and focus.path == relative:
+            line = focus.line_of(focus.start)
+            matching = [d for d in definitions if d.start_line <= line <= d.end_line]
+        if len(matching) >= 1 and len({d.name for d in matching}) == 1:
+            chosen = min(matching, key=lambda d: d.end_line - d.start_line)
+            lines = text.splitlines(keepends=True)
+            body = "".join(lines[chosen.start_line : chosen.end_line + 1])
+            if text.count(body) == 1:
+                return Excerpt(relative, body, chosen.start_line, False)
+    return None

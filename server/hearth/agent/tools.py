@@ -72,7 +72,7 @@ class PythonTools:
             candidates = [(s.path, s.line) for s in self._index.definitions([name]) if s.path.endswith(".py")]
         if not candidates:
             pattern = re.compile(
-                rf"^\s*(?:async\s+def|def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=", re.M
+                rf"^[ \t]*(?:async\s+def|def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=", re.M
             )
             for relative in self._sources.files():
                 text = self._sources.read(relative) if relative.endswith(".py") else None

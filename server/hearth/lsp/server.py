@@ -156,12 +156,23 @@ def build_server(
         commands,
         completion,
         configuration,
+        edit,
         inline_completion,
         status,
         sync,
     )
 
     server = HearthServer(models, sink, telemetry=telemetry, filter_file=filter_file)
-    for feature in (configuration, sync, inline_completion, completion, commands, acceptance, status, chat):
+    for feature in (
+        configuration,
+        sync,
+        inline_completion,
+        completion,
+        commands,
+        acceptance,
+        status,
+        chat,
+        edit,
+    ):
         feature.register(server)
     return server

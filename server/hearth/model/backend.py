@@ -53,6 +53,9 @@ class GenerationRequest:
     """A chat or edit turn: while it runs, completion requests are refused rather than
     cancelling it (a keystroke must not kill an answer the user is reading)."""
     repeat_penalty: float = 1.0
+    temperature: float = 0.0
+    """0 is greedy (completions); retries of an edit sample, or they would repeat the same draft."""
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -157,10 +157,12 @@ class _Engine:
         first_token_at: float | None = None
         import llama_cpp
 
+        if request.temperature > 0:
+            self._llm.set_seed(request.seed)
         generator = self._llm.generate(
             prompt,
-            temp=0.0,
-            top_k=1,
+            temp=request.temperature,
+            top_k=1 if request.temperature <= 0 else 40,
             repeat_penalty=request.repeat_penalty,
             stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
             grammar=self._grammar(request.grammar),

@@ -1,0 +1,241 @@
+"""hearth.edit and hearth.undoEdit: agent edits reach the editor as workspace/applyEdit.
+
+Each edit is versioned `TextDocumentEdit`s (and file creations) under a change
+annotation that needs confirmation, so VS Code shows its refactor preview. The
+agent plans on a snapshot of the open buffers; if one of the files it changes
+moved on while it worked, or the editor refuses a stale version, it plans
+again rather than overwrite the user's typing. What the editor applied is
+checkpointed; hearth.undoEdit applies the inverse, file by file, only where the
+text is still exactly what the edit left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import from_fs_path, to_fs_path
+
+from hearth.agent.agent import EditAgent, EditRequest
+from hearth.agent.changes import FileChange, Sources, read_text, unified_diff
+from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
+from hearth.agent.edit_cli import agent_settings
+from hearth.agent.workspace import PathRefused, WorkspaceGuard
+from hearth.lsp.chat import focus_of
+from hearth.lsp.lines import LineIndex
+from hearth.lsp.protocol import param
+from hearth.lsp.server import HearthServer
+from hearth.paths import data_dir
+
+EDIT_COMMAND = "hearth.edit"
+UNDO_COMMAND = "hearth.undoEdit"
+ANNOTATION = "hearth.edit"
+PROTECTED_ANNOTATION = "hearth.protected"
+MAX_PLANS = 3
+
+
+def _guard(ls: HearthServer) -> WorkspaceGuard:
+    if ls.workspace_root is None:
+        raise JsonRpcInvalidParams("open a folder first: Hearth only edits inside a workspace folder")
+    return WorkspaceGuard([ls.workspace_root])
+
+
+def _open_buffers(ls: HearthServer, guard: WorkspaceGuard) -> dict[str, tuple[str, int, str]]:
+    """Workspace-relative path -> (uri, version, text) of every open document in the workspace."""
+    buffers = {}
+    for doc in ls.documents.all():
+        path = to_fs_path(doc.uri)
+        relative = guard.relative(Path(path)) if path else None
+        if relative is not None:
+            buffers[relative] = (doc.uri, doc.version, doc.text)
+    return buffers
+
+
+def text_edits(before: str, after: str, encoding: str, annotation: str) -> list[types.AnnotatedTextEdit]:
+    """Line-level hunks turning `before` into `after` (a readable preview, not one big replace)."""
+    old = before.splitlines(keepends=True)
+    new = after.splitlines(keepends=True)
+    starts = [0]
+    for line in old:
+        starts.append(starts[-1] + len(line))
+    lines = LineIndex(before)
+    edits = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        start = lines.position_at(before, starts[i1], encoding)
+        end = lines.position_at(before, starts[i2], encoding)
+        edits.append(
+            types.AnnotatedTextEdit(
+                range=types.Range(types.Position(*start), types.Position(*end)),
+                new_text="".join(new[j1:j2]),
+                annotation_id=annotation,
+            )
+        )
+    return edits
+
+
+def workspace_edit(
+    ls: HearthServer,
+    guard: WorkspaceGuard,
+    changes: list[FileChange],
+    versions: dict[str, int],
+    label: str,
+    description: str,
+) -> types.WorkspaceEdit:
+    encoding = ls.documents.encoding
+    document_changes: list[Any] = []
+    for change in changes:
+        target = guard.resolve(change.path)
+        uri = from_fs_path(str(target.path)) or target.path.as_uri()
+        annotation = PROTECTED_ANNOTATION if target.protected else ANNOTATION
+        if change.after is None:
+            document_changes.append(types.DeleteFile(uri=uri, annotation_id=annotation))
+            continue
+        if change.before is None:
+            document_changes.append(types.CreateFile(uri=uri, annotation_id=annotation))
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=versions.get(change.path))
+        edits = text_edits(change.before or "", change.after, encoding, annotation)
+        document_changes.append(types.TextDocumentEdit(text_document=identifier, edits=edits))
+    annotations = {
+        ANNOTATION: types.ChangeAnnotation(label=label, needs_confirmation=True, description=description),
+        PROTECTED_ANNOTATION: types.ChangeAnnotation(
+            label=f"{label} (protected files)", needs_confirmation=True,
+            description="Secrets, editor, CI or agent configuration: check each file before applying.",
+        ),
+    }  # fmt: skip
+    return types.WorkspaceEdit(document_changes=document_changes, change_annotations=annotations)
+
+
+async def _confirm_protected(
+    ls: HearthServer, guard: WorkspaceGuard, changes: list[FileChange]
+) -> list[FileChange]:
+    """Ask about each protected file; the ones the user does not allow are left out."""
+    kept = []
+    for change in changes:
+        if not guard.resolve(change.path).protected:
+            kept.append(change)
+            continue
+        answer = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=f"Hearth's edit changes the protected file {change.path}. Allow this file?",
+                actions=[types.MessageActionItem("Allow"), types.MessageActionItem("Skip")],
+            )
+        )
+        if answer is not None and answer.title == "Allow":
+            kept.append(change)
+    return kept
+
+
+def register(server: HearthServer) -> None:
+    store = CheckpointStore(data_dir() / CHECKPOINTS_FILE)
+
+    @server.command(EDIT_COMMAND)
+    async def edit(ls: HearthServer, *args: Any) -> dict[str, Any]:
+        options = args[0] if args else None
+        instruction = param(options, "instruction")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise JsonRpcInvalidParams(f"{EDIT_COMMAND} takes {{instruction, uris?, textDocument?, range?}}")
+        guard = _guard(ls)
+        uris = param(options, "uris", []) or []
+        paths = []
+        for uri in uris if isinstance(uris, list) else []:
+            relative = guard.relative(Path(to_fs_path(uri) or "")) if isinstance(uri, str) else None
+            if relative is None:
+                raise JsonRpcInvalidParams(f"{uri} is not inside the workspace")
+            paths.append(relative)
+        stop = threading.Event()
+        message = ""
+        for _plan in range(MAX_PLANS):
+            buffers = _open_buffers(ls, guard)
+            sources = Sources(guard, {path: text for path, (_u, _v, text) in buffers.items()})
+            focus = focus_of(ls, param(param(options, "textDocument"), "uri"), param(options, "range"))
+            index = ls.indexer.index if ls.indexer is not None else None
+            agent = EditAgent(ls.models, sources, agent_settings(ls.settings), index=index)
+            request = EditRequest(instruction, tuple(paths), focus)
+            try:
+                result = await asyncio.to_thread(agent.run, request, stop.is_set)
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+            if not result.ok:
+                return {"applied": False, "message": result.message}
+            moved = [c.path for c in result.changes if c.path in buffers and _moved(ls, buffers[c.path])]
+            if moved:
+                message = f"{', '.join(moved)} changed while planning; planned again"
+                continue
+            changes = await _confirm_protected(ls, guard, result.changes)
+            if not changes:
+                return {"applied": False, "message": "every file of the edit was protected and skipped"}
+            versions = {path: version for path, (_u, version, _t) in buffers.items()}
+            label = f"Hearth: {instruction[:60]}"
+            response = await ls.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(
+                    edit=workspace_edit(ls, guard, changes, versions, label, result.message), label=label
+                )
+            )
+            if response is not None and response.applied:
+                checkpoint = store.save(guard.root, instruction, changes)
+                return {
+                    "applied": True,
+                    "checkpoint": checkpoint,
+                    "diff": unified_diff(changes),
+                    "via": result.via,
+                    "attempts": len(result.attempts),
+                    "message": result.message,
+                }
+            reason = getattr(response, "failure_reason", None) or "the editor did not apply the edit"
+            if not any(_moved(ls, buffers[c.path]) for c in changes if c.path in buffers):
+                return {"applied": False, "message": reason}
+            message = f"{reason}; planned again"
+        return {"applied": False, "message": f"the files kept changing; not applied ({message})"}
+
+    @server.command(UNDO_COMMAND)
+    async def undo(ls: HearthServer, *args: Any) -> dict[str, Any]:
+        guard = _guard(ls)
+        wanted = args[0] if args else None
+        if wanted is not None and not isinstance(wanted, str):
+            raise JsonRpcInvalidParams(f"{UNDO_COMMAND} takes a checkpoint id, or nothing for the latest")
+        checkpoint = store.get(wanted) if wanted else store.latest(guard.root)
+        if checkpoint is None or checkpoint.undone:
+            return {"undone": False, "message": "nothing to undo"}
+        buffers = _open_buffers(ls, guard)
+
+        def current(path: str) -> str | None:
+            return buffers[path][2] if path in buffers else read_text(guard.root / path)
+
+        changes, conflicts = inverse(checkpoint, current)
+        if conflicts:
+            return {
+                "undone": False,
+                "message": f"changed since the edit, not touched: {', '.join(conflicts)}",
+            }
+        if not changes:
+            store.mark_undone(checkpoint.id)
+            return {"undone": True, "message": "nothing of that edit is left to undo"}
+        versions = {path: version for path, (_u, version, _t) in buffers.items()}
+        label = f"Hearth: undo {checkpoint.instruction[:60]}"
+        try:
+            edit_ = workspace_edit(ls, guard, changes, versions, label, "Restores the files as they were.")
+        except PathRefused as exc:
+            return {"undone": False, "message": str(exc)}
+        response = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit_, label=label)
+        )
+        if response is None or not response.applied:
+            return {"undone": False, "message": getattr(response, "failure_reason", None) or "not applied"}
+        store.mark_undone(checkpoint.id)
+        return {"undone": True, "checkpoint": checkpoint.id, "diff": unified_diff(changes)}
+
+
+def _moved(ls: HearthServer, buffer: tuple[str, int, str]) -> bool:
+    uri, version, _text = buffer
+    doc = ls.documents.get(uri)
+    return doc is None or doc.version != version
