@@ -1,0 +1,243 @@
+"""The edit agent's parts and control flow (a scripted model; the real one is in tests/e2e)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
+from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
+from hearth.agent.changes import FileChange, Sources, unified_diff
+from hearth.agent.chat import ChatRequest, ChatService, fit_history, render_chatml
+from hearth.agent.context import Focus, estimate_tokens
+from hearth.agent.conversations import ConversationStore, Message
+from hearth.agent.localize import localize, target_definition
+from hearth.agent.tools import route
+from hearth.agent.validate import run_tests, stale_references, syntax_problems
+from hearth.agent.workspace import WorkspaceGuard
+from hearth.config import Settings
+from tests.fakes import ScriptedBackend
+
+PROJECT = Path(__file__).resolve().parents[2] / "server" / "hearth" / "bench" / "edit_project"
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def block(path: str, search: str, replace: str) -> str:
+    return f"FILE: {path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
+
+
+# -- the format and the grammar ---------------------------------------------------
+
+
+def test_blocks_parse_and_apply_in_order():
+    files = {"a.py": "def f():\n    return 1\n\n\ndef g():\n    return f()\n"}
+    text = (
+        "chatter\n"
+        + block("a.py", "    return 1\n", "    return 2\n")
+        + block("a.py", "def g():\n", "def h():\n")
+    )
+    assert apply_blocks(files, parse_blocks(text)) == {
+        "a.py": "def f():\n    return 2\n\n\ndef h():\n    return f()\n"
+    }
+
+
+@pytest.mark.parametrize(
+    ("draft", "reason"),
+    [
+        ("no blocks at all", "no edit blocks"),
+        (block("a.py", "x = 1\n", "x = 1\n"), "changes nothing"),
+        (block("a.py", "x = 1\n", "x  =  1\n"), "blank space"),
+        (block("a.py", "y = 1\n", "y = 2\n"), "occur 2 times"),
+        (block("a.py", "z = 3\n", "z = 4\n"), "not in a.py"),
+        (block("b.py", "x = 1\n", "x = 2\n"), "not one of the files"),
+    ],
+)
+def test_bad_blocks_say_why(draft, reason):
+    with pytest.raises(EditFailed, match=reason):
+        apply_blocks({"a.py": "x = 1\ny = 1\ny = 1\n"}, parse_blocks(draft))
+
+
+def test_grammars_compile_in_llama_cpp_and_quote_only_real_lines():
+    import llama_cpp
+
+    files = {"a.py": 'print("quote \\\\ back")\n\tTab = 1\n', "dir/b.py": "x = 1"}
+    grammar = edit_grammar(files)
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    llama_cpp.LlamaGrammar.from_string(definition_grammar("a.py", files["a.py"]), verbose=False)
+    assert '"print(\\"quote \\\\\\\\ back\\")\\n"' in grammar  # quotes and backslashes escaped
+    assert '"\\tTab = 1\\n"' in grammar and '"x = 1\\n"' in grammar
+
+
+# -- validation ---------------------------------------------------------------------
+
+
+def test_syntax_and_stale_reference_checks():
+    broken = FileChange("a.py", "def f():\n    return 1\n", "def f(:\n    return 1\n")
+    assert syntax_problems([broken]) and not syntax_problems([FileChange("a.py", None, "x = 1\n")])
+    renamed = FileChange("a.py", "def fetch():\n    pass\n", "def load():\n    pass\n")
+    problems = stale_references([renamed], lambda: [("b.py", "from a import fetch\nfetch()\n")])
+    assert problems == [
+        "fetch is no longer defined but is still used at b.py:1, b.py:2; update those uses too"
+    ]
+    assert stale_references([renamed], lambda: [("b.py", "from a import load\n")]) == []
+
+
+def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):
+    marker = tmp_path / "grandchild-alive"
+    ok, output = run_tests(f"{sys.executable} -m pytest -q -p no:cacheprovider tests", project,
+                           [FileChange("shelf/pricing.py", None, (project / "shelf/pricing.py").read_text()
+                                       .replace("price + price", "price - price"))], 120)  # fmt: skip
+    assert ok, output
+    assert "price + price" in (project / "shelf/pricing.py").read_text()  # the real tree is untouched
+    child = f"import time; time.sleep(3); open({str(marker)!r}, 'w')"
+    (project / "hang.py").write_text(
+        f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
+    )
+    started = time.monotonic()
+    ok, output = run_tests(f"{sys.executable} hang.py", project, [], 1)
+    assert not ok and "ran past" in output and time.monotonic() - started < 10
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_test_command_sees_a_scrubbed_environment(project, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
+    ok, output = run_tests(f"{sys.executable} -c 'import os; print(sorted(os.environ))'", project, [], 30)
+    assert ok and "AWS_SECRET_ACCESS_KEY" not in output and "PATH" in output
+
+
+# -- localization and routing ---------------------------------------------------------
+
+
+def test_routes_and_localization(project):
+    assert route("Rename the function `total_value` to inventory_value") == (
+        "rename",
+        ("total_value", "inventory_value"),
+    )
+    assert route("extract this into a variable named amount") == ("extract_variable", ("amount",))
+    assert route("add a docstring to tax") is None
+    sources = Sources(WorkspaceGuard([project]))
+    target = target_definition("add a docstring to tax", sources, None, [], None)
+    assert (
+        target is not None and target.path == "shelf/pricing.py" and target.text.startswith("def tax(price):")
+    )
+    assert target_definition("add a timeout to fetch and update its callers", sources, None, [], None) is None
+    paths = [
+        e.path for e in localize("add a timeout to fetch and update its callers", sources, None, [], None)
+    ]
+    assert paths == ["shelf/loader.py"]  # defined and called there; nothing else uses it
+
+
+# -- the agent loop -------------------------------------------------------------------
+
+
+def test_agent_retries_with_the_failure_as_feedback(project):
+    bad = block(
+        "shelf/pricing.py",
+        "def tax(price):\n    return price * TAX_RATE\n",
+        "def tax(price):\n    return (\n",
+    )
+    good = block("shelf/pricing.py", "def tax(price):\n    return price * TAX_RATE\n",
+                 'def tax(price):\n    """Tax due on price."""\n    return price * TAX_RATE\n')  # fmt: skip
+    backend = ScriptedBackend([bad, good])
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings(max_attempts=3))
+    result = agent.run(EditRequest("add a docstring to tax"))
+    assert result.ok and result.via == "model" and len(result.attempts) == 2
+    assert "no longer parses" in result.attempts[0].problem
+    assert "no longer parses" in backend.requests[1].prompt and backend.requests[1].temperature > 0
+    assert all(r.grammar.startswith("root ::=") and r.exclusive for r in backend.requests)
+    assert result.changes[0].after is not None and '"""Tax due on price."""' in result.changes[0].after
+    assert (project / "shelf/pricing.py").read_text().count('"""') == 0  # the agent never writes
+
+
+def test_agent_gives_up_after_max_attempts_and_stops_when_asked(project):
+    same = block("shelf/pricing.py", "def tax(price):\n    return price * TAX_RATE\n",
+                 "def tax(price):\n    return price * TAX_RATE\n")  # fmt: skip
+    agent = EditAgent(
+        ScriptedBackend([same] * 5), Sources(WorkspaceGuard([project])), AgentSettings(max_attempts=2)
+    )
+    result = agent.run(EditRequest("add a docstring to tax"))
+    assert not result.ok and len(result.attempts) == 2 and "changes nothing" in result.message
+    stopped = agent.run(EditRequest("add a docstring to tax"), should_stop=lambda: True)
+    assert not stopped.ok and stopped.message == "stopped"
+
+
+def test_jedi_rename_beats_the_model(project):
+    backend = ScriptedBackend([])
+    result = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings()).run(
+        EditRequest("rename parse_line to parse_record")
+    )
+    assert result.ok and result.via == "rename" and backend.requests == []
+    assert sorted(c.path for c in result.changes) == ["shelf/loader.py", "tests/test_shelf.py"]
+    assert all(
+        "parse_line" not in (c.after or "") and "parse_record" in (c.after or "") for c in result.changes
+    )
+    assert "+def parse_record(line):" in unified_diff(result.changes)
+
+
+def test_extract_variable_from_the_selection(project):
+    text = (project / "shelf/models.py").read_text()
+    start = text.index("self.price * self.quantity")
+    focus = Focus("shelf/models.py", "python", text, start, start + len("self.price * self.quantity"))
+    result = EditAgent(ScriptedBackend([]), Sources(WorkspaceGuard([project])), AgentSettings()).run(
+        EditRequest("extract the selection into a variable named amount", focus=focus)
+    )
+    assert result.ok and result.via == "extract_variable"
+    assert "amount = self.price * self.quantity" in (result.changes[0].after or "")
+
+
+# -- chat -------------------------------------------------------------------------------
+
+
+def test_chat_turns_stream_persist_and_resume(tmp_path):
+    store = ConversationStore(tmp_path / "chat.sqlite3")
+    backend = ScriptedBackend(["It adds.\nThat is all.\n", "Yes.\n"])
+    chat = ChatService(backend, store, lambda: Settings())
+    pieces: list[str] = []
+    turn = chat.start(ChatRequest((Message("user", "What does add do?"),)), pieces.append)
+    assert (
+        turn.future.result().text == "It adds.\nThat is all.\n"
+        and "".join(pieces) == turn.future.result().text
+    )
+    again = chat.start(ChatRequest((Message("user", "Sure?"),), turn.conversation_id))
+    again.future.result()
+    stored = store.get(turn.conversation_id)
+    assert stored is not None and [m.role for m in stored.messages] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert "What does add do?" in backend.requests[1].prompt  # history went into the second prompt
+    assert backend.requests[0].exclusive and backend.requests[0].stream
+    assert [c.id for c in store.list()] == [turn.conversation_id] and store.delete(turn.conversation_id)
+    with pytest.raises(ValueError):
+        chat.start(ChatRequest((Message("assistant", "hi"),)))
+    with pytest.raises(ValueError):
+        chat.start(ChatRequest((Message("user", "hi"),), "no-such-id"))
+
+
+def test_history_is_trimmed_oldest_first_but_the_question_stays():
+    history = [Message("user", "x" * 3000), Message("assistant", "y" * 300)]
+    kept = fit_history(Message("system", "s"), history, Message("user", "q"), 200, estimate_tokens)
+    assert [m.content[:1] for m in kept] == ["s", "y", "q"]
+    assert render_chatml(kept).endswith("<|im_start|>assistant\n")
+
+
+def test_a_corrupt_conversation_file_is_moved_aside(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = ConversationStore(path)
+    conversation = store.create("hello")
+    assert store.get(conversation) is not None
+    assert list(tmp_path.glob("chat.sqlite3.corrupt-*"))
