@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hearth.lsp.framing import Frame, FrameDecoder, encode_frame
@@ -41,6 +41,7 @@ class StdioClient:
         )
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
         self.responses: dict[int | str, dict[str, Any]] = {}
         self.response_counts: Counter[int | str] = Counter()
         """How many responses arrived per id (a request must get exactly one)."""
@@ -48,6 +49,8 @@ class StdioClient:
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self.stdout_errors = 0
+        self.on_request: Callable[[dict[str, Any]], Any] = lambda message: None
+        """Answers a server-to-client request (default: null, a yes to progress tokens)."""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -72,8 +75,7 @@ class StdioClient:
         with self._cond:
             if "method" in message and "id" in message:
                 self.server_requests.append(message)
-                # Say yes to what servers ask of editors (progress tokens, edits).
-                self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+                self.send({"jsonrpc": "2.0", "id": message["id"], "result": self.on_request(message)})
             elif "method" in message:
                 self.notifications.append(message)
             else:
@@ -91,8 +93,9 @@ class StdioClient:
 
     def send_raw(self, data: bytes) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(data)
-        self.process.stdin.flush()
+        with self._write_lock:  # the reader thread answers server requests too
+            self.process.stdin.write(data)
+            self.process.stdin.flush()
 
     def notify(self, method: str, params: Any = None) -> None:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
