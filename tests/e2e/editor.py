@@ -66,8 +66,11 @@ class DiskEditor:
 
     def _apply(self, uri: str, edits: list[dict[str, Any]]) -> None:
         text = self.buffers[uri][1] if uri in self.buffers else _path(uri).read_text()
-        for edit in sorted(edits, key=lambda e: (e["range"]["start"]["line"], e["range"]["start"]["character"]),
-                           reverse=True):  # fmt: skip
+
+        def start_of(edit: dict[str, Any]) -> tuple[int, int]:
+            return edit["range"]["start"]["line"], edit["range"]["start"]["character"]
+
+        for edit in sorted(edits, key=start_of, reverse=True):
             start, end = _offset(text, edit["range"]["start"]), _offset(text, edit["range"]["end"])
             text = text[:start] + edit["newText"] + text[end:]
         if uri in self.buffers:
