@@ -1,6 +1,7 @@
 """hearth/chat and the conversation requests: LSP in and out of `ChatService`.
 
-The answer streams as `hearth/chatChunk` notifications (and as `$/progress`
+The answer streams as `hearth/chatChunk` notifications, tagged with the
+request's `streamId` (and as `$/progress`
 reports when the client passes a workDoneToken); `$/cancelRequest` stops the
 generation within one token and the response carries what was said so far.
 """
@@ -81,18 +82,16 @@ def register(server: HearthServer) -> None:
             focus_of(ls, param(document, "uri"), param(params, "range")),
         )
         token = param(params, "workDoneToken")
+        stream_id = param(params, "streamId")
         loop = asyncio.get_running_loop()
-        sent: list[str] = []
         holder: dict[str, str] = {}
 
         def on_text(text: str) -> None:
             loop.call_soon_threadsafe(send, text)
 
         def send(text: str) -> None:
-            sent.append(text)
-            ls.protocol.notify(
-                CHUNK_NOTIFICATION, {"conversationId": holder.get("id"), "token": token, "text": text}
-            )
+            chunk = {"conversationId": holder.get("id"), "streamId": stream_id, "token": token, "text": text}
+            ls.protocol.notify(CHUNK_NOTIFICATION, chunk)
             if token is not None:
                 ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=text))
 

@@ -1,0 +1,205 @@
+/**
+ * Starts `hearth serve` with the user's Python, keeps it running (bounded restarts), forwards
+ * settings, watches the model's state for the status bar, and remembers the suggestion on
+ * screen so partial accepts can be reported.
+ */
+import { execFile } from "node:child_process";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  RevealOutputChannelOn,
+  State,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from "vscode-languageclient/node";
+
+import { RestartPolicy, advise, classifyProbe, type Failure } from "./errors";
+import type { ShownItem } from "./partial";
+import { serverSettings } from "./settings";
+import { INITIAL, modelPhase, render, type StatusState } from "./status";
+
+const STATUS_POLL_MS = 2000;
+
+export function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration("hearth");
+}
+
+export async function resolvePython(): Promise<string> {
+  const configured = config().get<string>("pythonPath", "").trim();
+  if (configured) {
+    return configured;
+  }
+  const python = vscode.extensions.getExtension("ms-python.python");
+  if (python !== undefined) {
+    try {
+      const api: unknown = await python.activate();
+      const path = (api as { environments?: { getActiveEnvironmentPath?: () => { path?: string } } })
+        .environments?.getActiveEnvironmentPath?.().path;
+      if (path) {
+        return path;
+      }
+    } catch {
+      // The Python extension is optional; fall back to the PATH.
+    }
+  }
+  return process.platform === "win32" ? "python" : "python3";
+}
+
+export function probe(python: string): Promise<Failure | null> {
+  return new Promise((resolve) => {
+    execFile(python, ["-c", "import hearth"], { timeout: 30_000 }, (error, _stdout, stderr) => {
+      resolve(classifyProbe(python, error as { code?: unknown } | null, stderr));
+    });
+  });
+}
+
+export class ServerHost implements vscode.Disposable {
+  client: LanguageClient | undefined;
+  python = "python3";
+  state: StatusState = { ...INITIAL };
+  shown: ShownItem | undefined;
+  private readonly policy = new RestartPolicy(4, 180_000);
+  private timer: NodeJS.Timeout | undefined;
+  private lastModelError = "";
+  private readonly changed = new vscode.EventEmitter<StatusState>();
+  readonly onDidChangeState = this.changed.event;
+
+  constructor(
+    private readonly output: vscode.OutputChannel,
+    private readonly showAdvice: (failure: Failure) => void,
+  ) {}
+
+  private update(change: Partial<StatusState>): void {
+    this.state = { ...this.state, ...change };
+    this.changed.fire(this.state);
+  }
+
+  async start(): Promise<void> {
+    const settings = config();
+    this.update({ server: "starting", enabled: settings.get<boolean>("enabled", true), filter: settings.get<boolean>("filter", true) });
+    this.python = await resolvePython();
+    const failure = await probe(this.python);
+    if (failure !== null) {
+      this.update({ server: "crashed", message: advise(failure).message });
+      this.showAdvice(failure);
+      return;
+    }
+    const serverOptions: ServerOptions = {
+      command: this.python,
+      args: ["-m", "hearth", "serve", ...settings.get<string[]>("serverArgs", [])],
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+      initializationOptions: serverSettings((key) => config().get(key)),
+      outputChannel: this.output,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => {
+          if (this.policy.crashed()) {
+            this.update({ server: "starting", model: "unknown" });
+            return { action: CloseAction.Restart };
+          }
+          const crashed: Failure = { kind: "crashed", restarts: this.policy.count - 1 };
+          this.update({ server: "crashed", message: advise(crashed).message });
+          this.showAdvice(crashed);
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
+      },
+      middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const started = Date.now();
+          const result = await next(document, position, context, token);
+          const items = Array.isArray(result) ? result : result?.items ?? [];
+          const first = items.length > 0 ? items[0] : undefined;
+          if (first !== undefined && typeof first.insertText === "string") {
+            this.update({ lastLatencyMs: Date.now() - started });
+            const command = first.command;
+            this.shown = {
+              uri: document.uri.toString(),
+              offset: document.offsetAt(position),
+              insertText: first.insertText,
+              command: command === undefined ? undefined : { title: command.title, command: command.command, arguments: command.arguments ?? [] },
+              accepted: 0,
+            };
+          }
+          return result;
+        },
+      },
+    };
+    const client = new LanguageClient("hearth", "Hearth", serverOptions, clientOptions);
+    client.registerProposedFeatures();
+    client.onDidChangeState((event) => {
+      if (event.newState === State.Running) {
+        this.update({ server: "running" });
+      } else if (event.newState === State.Stopped && this.state.server !== "crashed") {
+        this.update({ server: "stopped" });
+      }
+    });
+    this.client = client;
+    try {
+      await client.start();
+    } catch (error) {
+      this.update({ server: "crashed", message: String(error) });
+      this.showAdvice({ kind: "crashed", restarts: this.policy.count });
+      return;
+    }
+    this.timer ??= setInterval(() => void this.poll(), STATUS_POLL_MS);
+    void this.poll();
+  }
+
+  /** Server settings go live; the process restarts only for pythonPath or serverArgs. */
+  sendSettings(): void {
+    const settings = config();
+    this.update({ enabled: settings.get<boolean>("enabled", true), filter: settings.get<boolean>("filter", true) });
+    void this.client?.sendNotification("workspace/didChangeConfiguration", {
+      settings: serverSettings((key) => config().get(key)),
+    });
+  }
+
+  async restart(): Promise<void> {
+    this.policy.reset();
+    await this.stop();
+    await this.start();
+  }
+
+  private async poll(): Promise<void> {
+    const client = this.client;
+    if (client?.state !== State.Running) {
+      return;
+    }
+    try {
+      const status = await client.sendRequest<{ model: { state: string; name: string; message: string } }>("hearth/status", {});
+      const model = modelPhase(status.model.state);
+      this.update({ model, modelName: status.model.name, message: status.model.message });
+      if (model === "failed" && status.model.message !== this.lastModelError) {
+        this.lastModelError = status.model.message;
+        this.showAdvice({ kind: "model-missing", message: status.model.message });
+      }
+    } catch {
+      // The next poll tries again; a dead server is reported by the error handler.
+    }
+  }
+
+  view(): ReturnType<typeof render> {
+    return render(this.state);
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined && client.state !== State.Stopped) {
+      await client.stop(5000).catch(() => undefined);
+    }
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) {
+      clearInterval(this.timer);
+    }
+    void this.stop();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import manifest from "../package.json";
+import { RestartPolicy, advise, classifyProbe } from "../src/errors";
+import { partialReport, type ShownItem } from "../src/partial";
+import { CLIENT_KEYS, SERVER_KEYS, affectsServer, needsRestart, serverSettings } from "../src/settings";
+import { INITIAL, modelPhase, render } from "../src/status";
+
+void test("every contributed setting but the client's own goes to the server, under its own name", () => {
+  const all = Object.keys(manifest.contributes.configuration.properties).map((k) => k.replace("hearth.", ""));
+  assert.deepEqual([...SERVER_KEYS, ...CLIENT_KEYS].sort(), all.sort());
+  const values: Record<string, unknown> = { model: "qwen2.5-coder-0.5b", threads: 4, filterThreshold: 0.3, pythonPath: "/x" };
+  const sent = serverSettings((key) => values[key]);
+  assert.deepEqual(sent, { model: "qwen2.5-coder-0.5b", threads: 4, filterThreshold: 0.3 });
+  assert.ok(!("pythonPath" in sent));
+});
+
+void test("only how the server starts needs a restart; server settings go live", () => {
+  assert.equal(needsRestart((s) => s === "hearth.pythonPath"), true);
+  assert.equal(needsRestart((s) => s === "hearth.model"), false);
+  assert.equal(affectsServer((s) => s === "hearth.model"), true);
+  assert.equal(affectsServer((s) => s === "editor.fontSize"), false);
+});
+
+void test("status bar: each phase has its text, errors are marked", () => {
+  assert.match(render(INITIAL).text, /loading/);
+  const ready = { ...INITIAL, server: "running" as const, model: "ready" as const, modelName: "smollm2", lastLatencyMs: 131.6 };
+  assert.equal(render(ready).text, "$(flame) Hearth 132 ms");
+  assert.match(render(ready).tooltip, /smollm2 ready, filter on/);
+  assert.match(render({ ...ready, filter: false }).tooltip, /filter off/);
+  assert.equal(render({ ...ready, enabled: false }).text, "$(circle-slash) Hearth");
+  const failed = render({ ...ready, model: "failed", message: "no such file" });
+  assert.ok(failed.error && failed.tooltip.includes("no such file"));
+  assert.ok(render({ ...ready, server: "crashed", message: "exit 1" }).error);
+  assert.equal(modelPhase("ready"), "ready");
+  assert.equal(modelPhase("bogus"), "unknown");
+});
+
+void test("errors say what to do", () => {
+  assert.deepEqual(classifyProbe("python3", { code: "ENOENT" }, ""), { kind: "python-missing", python: "python3" });
+  const missing = classifyProbe("/usr/bin/python3", { code: 1 }, "ModuleNotFoundError: No module named 'hearth'");
+  assert.deepEqual(missing, { kind: "hearth-missing", python: "/usr/bin/python3" });
+  assert.equal(classifyProbe("python3", null, ""), null);
+  assert.match(advise({ kind: "hearth-missing", python: "/usr/bin/python3" }).message, /\/usr\/bin\/python3 -m pip install hearth/);
+  assert.match(advise({ kind: "model-missing", message: "x" }).message, /hearth models pull/);
+  assert.deepEqual(advise({ kind: "crashed", restarts: 4 }).actions, ["Open Log", "Restart Server"]);
+});
+
+void test("restarts are bounded within a window", () => {
+  let now = 0;
+  const policy = new RestartPolicy(3, 60_000, () => now);
+  assert.deepEqual([policy.crashed(), policy.crashed(), policy.crashed(), policy.crashed()], [true, true, true, false]);
+  now = 120_000;
+  assert.equal(policy.crashed(), true);
+});
+
+void test("partial accepts report the characters taken so far", () => {
+  const item: ShownItem = { uri: "file:///a.py", offset: 4, insertText: "return total\n", command: undefined, accepted: 0 };
+  const first = partialReport(item, "def ", "def return");
+  assert.equal(first?.acceptedLength, 6);
+  const second = partialReport({ ...item, accepted: 6 }, "def return", "def return total");
+  assert.equal(second?.acceptedLength, 12);
+  assert.equal(partialReport(item, "def ", "def x"), undefined);
+  assert.equal(partialReport(item, "def return", "def "), undefined);
+});
