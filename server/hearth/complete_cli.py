@@ -22,8 +22,8 @@ from hearth.context.index import RepoIndex, index_path
 from hearth.context.languages import language_of
 from hearth.events import NullSink
 from hearth.lsp.positions import UTF32, offset_at
-from hearth.model.backend import ModelState
-from hearth.model.manager import ModelManager
+from hearth.model.backend import ModelUnavailable
+from hearth.model.manager import ready_model
 from hearth.paths import cache_dir, data_dir
 
 
@@ -78,25 +78,21 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
     except UsageError as exc:
         print(f"hearth complete: {exc}", file=sys.stderr)
         return 2
-    manager = ModelManager(data_dir())
     try:
-        manager.configure(settings)
-        status = manager.wait_ready(timeout)
-        if status.state is not ModelState.READY:
-            print(f"hearth complete: model not ready: {status.message or status.state.value}",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        path = parse_location(spec)[0].resolve()
-        index = _workspace_index(path)
-        engine = ContextEngine(index=lambda: index)
-        pipeline = CompletionPipeline(
-            manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format,
-            context=engine,
-        )  # fmt: skip
-        snap = replace(snap, path_hint=_relative(path, index))
-        outcome = asyncio.run(pipeline.complete(snap, automatic=False))
-    finally:
-        manager.close()
+        with ready_model(settings, data_dir(), timeout) as manager:
+            status = manager.status()
+            path = parse_location(spec)[0].resolve()
+            index = workspace_index(path.parent)
+            engine = ContextEngine(index=lambda: index)
+            pipeline = CompletionPipeline(
+                manager, NullSink(), lambda: replace(settings, debounce_ms=0), manager.prompt_format,
+                context=engine,
+            )  # fmt: skip
+            snap = replace(snap, path_hint=_relative(path, index))
+            outcome = asyncio.run(pipeline.complete(snap, automatic=False))
+    except ModelUnavailable as exc:
+        print(f"hearth complete: model not ready: {exc}", file=sys.stderr)
+        return 1
     if as_json:
         print(json.dumps(outcome_json(outcome, status.model_path), indent=2))
     elif outcome.text:
@@ -104,10 +100,6 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
     else:
         print(f"(no suggestion: {outcome.reason})", file=sys.stderr)
     return 0
-
-
-def _workspace_index(path: Path) -> RepoIndex | None:
-    return workspace_index(path.parent)
 
 
 def workspace_index(directory: Path) -> RepoIndex | None:

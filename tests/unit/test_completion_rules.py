@@ -174,3 +174,57 @@ LOOP = "def f(v):\n    for x in v:\n"
 )  # fmt: skip
 def test_validity_keeps_what_parses(language, prefix, suggestion, suffix, expected):
     assert keep_valid(language, prefix, suggestion, suffix) == expected
+
+
+@pytest.mark.parametrize(
+    ("document", "language", "raw", "shown"),
+    [
+        # special tokens never shown
+        ("function f() {|\n}", "javascript", "\n  return 1;<|endoftext|>junk", "\n  return 1;"),
+        ("func f() int {|\n}", "go", "\n\treturn 1<|im_end|>", "\n\treturn 1"),
+        # what the line already has right of the cursor
+        ("const x = foo(|);", "javascript", "a, b);", "a, b"),
+        ('let s: string = "|";', "typescript", 'hello";', "hello"),
+        ("x := compute(|)", "go", "a, b)", "a, b"),
+        # brackets balanced against the suffix
+        ("x = foo(|)", "python", "a, b))", "a, b"),
+        ("const a = [f(|)];", "javascript", "1), 2)];", "1"),
+        ("v := g(|)", "go", '")", 2))', '")", 2'),
+        # the block's closing line is already below the cursor
+        ("function f(a: number) {|\n}", "typescript", "\n  return a;\n}", "\n  return a;"),
+        ("func main() {|\n}", "go", "\n\tfmt.Println(1)\n}", "\n\tfmt.Println(1)"),
+        ("def f(x):|\n\nprint(f(2))", "python", "\n    return x\nprint(f(2))", "\n    return x"),
+        # degenerate repetition
+        ("if (x) {|\n}", "javascript", "\n  y();\n  y();\n  y();", "\n  y();"),
+        ("for i := 0; i < n; i++ {|\n}", "go", "\n\tsum += i\n\tsum += i", "\n\tsum += i"),
+        # nothing useful
+        ("function f() {|\n}", "javascript", "   \n  ", ""),
+        ("const s = |;", "typescript", ";", ""),
+        ("x := |\ny := 2", "go", "\n", ""),
+    ],
+)
+def test_post_processing_golden_table_across_languages(document, language, raw, shown):
+    cursor = at(document)
+    decision = decide(cursor, language)
+    assert clean_suggestion(raw, cursor, decision, ("<|endoftext|>", "<|im_end|>")) == shown
+
+
+@pytest.mark.parametrize(
+    ("document", "suggestion", "shown", "verdict"),
+    [
+        ("import os\npath = |", "os.path.joinpath('a')", "", "dropped"),
+        ("import os\np = os.getcwd()\n|", "x = os.path.join(p, 'a')\ny = x.uper()",
+         "x = os.path.join(p, 'a')", "cut"),
+        ("def f(items: list):\n    n = |", "len(items)\n    return items.lenght", "len(items)", "cut"),
+        ("def f(items):\n    n = |", "items.lenght", "items.lenght", "valid"),  # unknown type: no verdict
+        ("s = 'abc'\nt = |", "s.upper() + '.nope'", "s.upper() + '.nope'", "valid"),  # in a string
+        ("class A:\n    def __init__(self):\n        self.count = 0\n\n    def inc(self):\n        |",
+         "self.count += 1\n        return self.count", "self.count += 1\n        return self.count", "valid"),
+        ("x = 1\ny = |", "x + 1", "x + 1", "unchecked"),
+    ],
+)  # fmt: skip
+def test_python_members_jedi_knows_do_not_exist_end_the_suggestion(document, suggestion, shown, verdict):
+    from hearth.completion.members import cut_unknown_members
+
+    prefix, suffix = document.split("|")
+    assert cut_unknown_members(prefix, suggestion, suffix) == (shown, verdict)

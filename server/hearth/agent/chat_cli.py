@@ -16,8 +16,8 @@ from hearth.agent.context import Focus
 from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Message
 from hearth.complete_cli import UsageError, language_for, workspace_index
 from hearth.config import Settings
-from hearth.model.backend import ModelState, ModelUnavailable
-from hearth.model.manager import ModelManager
+from hearth.model.backend import ModelUnavailable
+from hearth.model.manager import ModelManager, ready_model
 from hearth.paths import data_dir
 
 
@@ -53,34 +53,42 @@ def run_chat(
     except UsageError as exc:
         print(f"hearth chat: {exc}", file=sys.stderr)
         return 2
-    manager = ModelManager(data_dir())
     try:
-        manager.configure(settings)
-        status = manager.wait_ready(120)
-        if status.state is not ModelState.READY:
-            print(f"hearth chat: model not ready: {status.message or status.state.value}", file=sys.stderr)
-            return 1
-        index = workspace_index(Path.cwd())
-        service = ChatService(manager, store, lambda: settings, index=lambda: index)
-        conversation = resume
-        questions = [message] if message is not None else None
-        while True:
-            if questions is not None:
-                if not questions:
-                    return 0
-                question = questions.pop(0)
-            else:
-                try:
-                    question = input("you> ")
-                except (EOFError, KeyboardInterrupt):
-                    print(file=out)
-                    return 0
-            if not question.strip():
-                continue
-            conversation = _ask(service, ChatRequest((Message("user", question),), conversation, focus), out)
-            focus = None  # the file was shown once; the history carries it
-    finally:
-        manager.close()
+        with ready_model(settings, data_dir()) as manager:
+            return _session(manager, store, settings, message, resume, focus, out)
+    except ModelUnavailable as exc:
+        print(f"hearth chat: model not ready: {exc}", file=sys.stderr)
+        return 1
+
+
+def _session(
+    manager: ModelManager,
+    store: ConversationStore,
+    settings: Settings,
+    message: str | None,
+    resume: str | None,
+    focus: Focus | None,
+    out: TextIO,
+) -> int:
+    index = workspace_index(Path.cwd())
+    service = ChatService(manager, store, lambda: settings, index=lambda: index)
+    conversation = resume
+    questions = [message] if message is not None else None
+    while True:
+        if questions is not None:
+            if not questions:
+                return 0
+            question = questions.pop(0)
+        else:
+            try:
+                question = input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                print(file=out)
+                return 0
+        if not question.strip():
+            continue
+        conversation = _ask(service, ChatRequest((Message("user", question),), conversation, focus), out)
+        focus = None  # the file was shown once; the history carries it
 
 
 def _write(out: TextIO, text: str) -> None:

@@ -16,8 +16,8 @@ from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
 from hearth.agent.workspace import PathRefused, WorkspaceGuard
 from hearth.complete_cli import workspace_index
 from hearth.config import Settings
-from hearth.model.backend import ModelState
-from hearth.model.manager import ModelManager
+from hearth.model.backend import ModelUnavailable
+from hearth.model.manager import ready_model
 from hearth.paths import data_dir
 
 
@@ -47,18 +47,14 @@ def run_edit(settings: Settings, instruction: str, paths: list[str], apply: bool
     except PathRefused as exc:
         print(f"hearth edit: {exc}", file=sys.stderr)
         return 2
-    manager = ModelManager(data_dir())
     try:
-        manager.configure(settings)
-        status = manager.wait_ready(120)
-        if status.state is not ModelState.READY:
-            print(f"hearth edit: model not ready: {status.message or status.state.value}", file=sys.stderr)
-            return 1
-        index = workspace_index(guard.root)
-        agent = EditAgent(manager, Sources(guard), agent_settings(settings), index=index)
-        result = agent.run(EditRequest(instruction, tuple(relative)))
-    finally:
-        manager.close()
+        with ready_model(settings, data_dir()) as manager:
+            index = workspace_index(guard.root)
+            agent = EditAgent(manager, Sources(guard), agent_settings(settings), index=index)
+            result = agent.run(EditRequest(instruction, tuple(relative)))
+    except ModelUnavailable as exc:
+        print(f"hearth edit: model not ready: {exc}", file=sys.stderr)
+        return 1
     if not result.ok:
         print(f"hearth edit: {result.message}", file=sys.stderr)
         return 1

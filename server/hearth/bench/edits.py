@@ -27,8 +27,8 @@ from hearth.agent.changes import Sources, write_all
 from hearth.agent.context import Focus
 from hearth.agent.workspace import WorkspaceGuard
 from hearth.config import Settings
-from hearth.model.backend import ModelBackend, ModelState
-from hearth.model.manager import ModelManager
+from hearth.model.backend import ModelBackend, ModelUnavailable
+from hearth.model.manager import ready_model
 from hearth.paths import data_dir
 
 PROJECT = Path(__file__).parent / "edit_project"
@@ -237,30 +237,34 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_edits_bench(settings: Settings, grammar: bool, only: str | None, as_json: bool) -> int:
     tasks = [t for t in TASKS if only is None or only in t.name]
-    manager = ModelManager(data_dir())
     try:
-        manager.configure(settings)
-        status = manager.wait_ready(180)
-        if status.state is not ModelState.READY:
-            print(f"hearth bench edits: model not ready: {status.message}", file=sys.stderr)
-            return 1
-        with tempfile.TemporaryDirectory() as temp:
-            shutil.copytree(PROJECT, Path(temp) / "p", ignore=shutil.ignore_patterns("__pycache__"))
-            baseline = failing_tests(Path(temp) / "p")
-        agent_settings = AgentSettings(max_attempts=settings.agent_max_attempts, grammar=grammar)
-        rows = []
-        for task in tasks:
-            rows.append(run_task(task, manager, agent_settings, baseline))
-            if not as_json:
-                row = rows[-1]
-                mark = "ok " if row["ok"] else "FAIL"
-                print(f"{mark} {row['task']:<18} {row['via']:<16} drafts={row['drafts']} "
-                      f"well-formed={row['well_formed']} {row['seconds']:>6.1f}s  {row['problem'] or ''}")  # fmt: skip
-    finally:
-        manager.close()
+        with ready_model(settings, data_dir(), timeout=180) as manager:
+            rows = _run_tasks(manager, tasks, settings, grammar, as_json)
+            status = manager.status()
+    except ModelUnavailable as exc:
+        print(f"hearth bench edits: model not ready: {exc}", file=sys.stderr)
+        return 1
     summary = {"model": status.model_name or status.model_path, "grammar": grammar, **summarize(rows)}
     if as_json:
         print(json.dumps({"summary": summary, "tasks": rows}, indent=2))
     else:
         print(json.dumps(summary, indent=2))
     return 0
+
+
+def _run_tasks(
+    manager: ModelBackend, tasks: list[EditTask], settings: Settings, grammar: bool, as_json: bool
+) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as temp:
+        shutil.copytree(PROJECT, Path(temp) / "p", ignore=shutil.ignore_patterns("__pycache__"))
+        baseline = failing_tests(Path(temp) / "p")
+    agent_settings = AgentSettings(max_attempts=settings.agent_max_attempts, grammar=grammar)
+    rows = []
+    for task in tasks:
+        rows.append(run_task(task, manager, agent_settings, baseline))
+        if not as_json:
+            row = rows[-1]
+            mark = "ok " if row["ok"] else "FAIL"
+            print(f"{mark} {row['task']:<18} {row['via']:<16} drafts={row['drafts']} "
+                  f"well-formed={row['well_formed']} {row['seconds']:>6.1f}s  {row['problem'] or ''}")  # fmt: skip
+    return rows

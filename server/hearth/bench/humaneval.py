@@ -62,15 +62,12 @@ def _raw(problems: list[dict[str, Any]]) -> dict[str, Any]:
     """The model alone: the prompt as is, generation stopped only by the token limit."""
     from hearth.config import Settings
     from hearth.model.backend import GenerationRequest
-    from hearth.model.manager import ModelManager
+    from hearth.model.manager import ready_model
     from hearth.model.stopping import StopSpec
     from hearth.paths import data_dir
 
-    manager = ModelManager(data_dir())
     results = []
-    try:
-        manager.configure(Settings())
-        manager.wait_ready(120)
+    with ready_model(Settings(), data_dir()) as manager:
         for problem in problems:
             request = GenerationRequest(
                 prompt=problem["prompt"], max_tokens=int(SERVER_SETTINGS["maxTokens"]), deadline_s=60.0,
@@ -79,8 +76,6 @@ def _raw(problems: list[dict[str, Any]]) -> dict[str, Any]:
             started = time.monotonic()
             result = manager.submit(request).future.result(timeout=120)
             results.append((result.text, (time.monotonic() - started) * 1000))
-    finally:
-        manager.close()
     return _score(problems, results)
 
 
@@ -123,13 +118,18 @@ def _run(problems: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, 
 
 def run_humaneval_bench(limit: int | None, as_json: bool) -> int:
     problems = _problems(limit)
-    report: dict[str, Any] = {"hearth": _run(problems, SERVER_SETTINGS), "raw": _raw(problems)}
+    report: dict[str, Any] = {
+        "hearth": _run(problems, SERVER_SETTINGS),
+        # What the jedi member check buys: the same run without it.
+        "hearth_no_member_check": _run(problems, {**SERVER_SETTINGS, "memberCheck": False}),
+        "raw": _raw(problems),
+    }
     h, r = report["hearth"], report["raw"]
     report["pass_ratio"] = round(h["pass_at_1"] / r["pass_at_1"], 2) if r["pass_at_1"] else None
     if as_json:
         print(json.dumps(report, indent=2))
         return 0
-    for name, row in (("hearth", h), ("raw", r)):
+    for name, row in (("hearth", h), ("no-jedi", report["hearth_no_member_check"]), ("raw", r)):
         print(f"{name:<7} pass@1 {row['pass_at_1']:.1%} ({row['passed']}/{row['problems']})  "
               f"parses {row['parses']:.1%}  latency p50 {row['latency_ms']['p50']} ms")  # fmt: skip
     print(f"hearth / raw pass@1: {report['pass_ratio']}")

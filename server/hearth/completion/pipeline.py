@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from hearth.completion.features import stage1_features, stage2_features
+from hearth.completion.members import cut_unknown_members
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
 from hearth.completion.prompt import CHARS_PER_TOKEN, assemble, code_window
@@ -220,6 +221,17 @@ class CompletionPipeline:
             mark = self._clock()
             outcome.text, validity = keep_valid(doc.language_id, cursor.prefix, outcome.text, cursor.suffix)
             timings["validity"] = (self._clock() - mark) * 1000
+        if (
+            outcome.text
+            and settings.member_check
+            and doc.language_id == "python"
+            and len(doc.text) < MEMBER_CHECK_MAX_CHARS
+        ):
+            mark = self._clock()
+            outcome.text, members = await _checked_members(cursor.prefix, outcome.text, cursor.suffix)
+            timings["members"] = (self._clock() - mark) * 1000
+            if members == "dropped":
+                validity = "dropped"
         if outcome.text:
             outcome.post = {
                 **stage2_features(outcome.text, result, cursor),
@@ -326,3 +338,17 @@ class CompletionPipeline:
 
 def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:
     return replace(stop, stop_strings=tuple(dict.fromkeys(stop.stop_strings + markers)))
+
+
+MEMBER_CHECK_MAX_CHARS = 200_000
+MEMBER_CHECK_S = 0.3
+"""jedi's answer is waited for this long; a slower one lets the suggestion through unchecked."""
+
+
+async def _checked_members(prefix: str, text: str, suffix: str) -> tuple[str, str]:
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(cut_unknown_members, prefix, text, suffix), timeout=MEMBER_CHECK_S
+        )
+    except TimeoutError:
+        return text, "timeout"

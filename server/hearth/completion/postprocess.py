@@ -42,6 +42,44 @@ def trim_suffix_overlap(text: str, line_after: str) -> str:
     return text
 
 
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def balance_closers(text: str, line_after: str) -> str:
+    """Cut a one-line suggestion at the first closer it has no opener for, if the line has it already.
+
+    `foo(|)` with the output `a, b))` shows `a, b`: the editor's `)` closes the
+    call. With nothing right of the cursor, the closer is the suggestion's to give.
+    """
+    stack: list[str] = []
+    quote = ""
+    for index, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[index - 1] != "\\":
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            stack.append(ch)
+        elif ch in _PAIRS:
+            if stack and stack[-1] == _PAIRS[ch]:
+                stack.pop()
+            elif ch in line_after:
+                return text[:index].rstrip()
+            else:
+                return text
+    return text
+
+
+def drop_next_line_repeat(text: str, suffix: str) -> str:
+    """Drop a final line that repeats the first non-blank line below the cursor (a `}` already there)."""
+    following = next((line.strip() for line in suffix.split("\n")[1:] if line.strip()), None)
+    lines = text.split("\n")
+    if following is not None and len(lines) > 1 and lines[-1].strip() == following:
+        return "\n".join(lines[:-1])
+    return text
+
+
 def drop_repeated_lines(text: str) -> str:
     """Stop at a line that repeats the previous non-blank line (degenerate loops)."""
     lines = text.split("\n")
@@ -101,8 +139,9 @@ def clean_suggestion(raw: str, cursor: Cursor, decision: Decision, markers: tupl
     if decision.mode == "line":
         text = text.split("\n", 1)[0]
         text = trim_suffix_overlap(text, cursor.line_after)
+        text = balance_closers(text, cursor.line_after)
     else:
-        text = drop_repeated_lines(text)
+        text = drop_next_line_repeat(drop_repeated_lines(text), cursor.suffix)
     text = trim_trailing_space(text)
     if not text.strip():
         return ""

@@ -7,9 +7,10 @@ status with the fix in its message, never an exception out of a request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,17 @@ class ModelManager:
 
 def _settled(status: ModelStatus) -> bool:
     return status.state in (ModelState.READY, ModelState.FAILED)
+
+
+@contextlib.contextmanager
+def ready_model(settings: Settings, data_dir: Path, timeout: float = 120.0) -> Iterator[ModelManager]:
+    """A loaded model for a command-line run; ModelUnavailable says why there is none."""
+    manager = ModelManager(data_dir)
+    try:
+        manager.configure(settings)
+        status = manager.wait_ready(timeout)
+        if status.state is not ModelState.READY:
+            raise ModelUnavailable(status.message or status.state.value)
+        yield manager
+    finally:
+        manager.close()
