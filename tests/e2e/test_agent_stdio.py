@@ -129,3 +129,25 @@ def test_edit_outside_the_workspace_is_refused(client, tmp_path):
         {"instruction": "add a docstring", "uris": [outside.as_uri()]}]}, timeout=30)  # fmt: skip
     assert response["error"]["code"] == -32602 and "not inside the workspace" in response["error"]["message"]
     assert outside.read_text() == "x = 1\n"
+
+
+def test_typing_while_the_agent_plans_means_plan_again_never_clobber(client, workspace):
+    editor = DiskEditor(client)
+    uri = (workspace / "shelf" / "pricing.py").as_uri()
+    editor.open(uri)
+    msg_id = client.request_nowait("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
+        {"instruction": "make apply_discount raise ValueError when percent is negative", "textDocument": {"uri": uri}}]})  # fmt: skip
+    time.sleep(0.3)
+    editor.type(uri, "# typed while Hearth was planning\n")  # version 2
+    result = client.wait(msg_id, timeout=240)["result"]
+    assert result["applied"] is True, result
+    assert len(editor.edits) == 1  # the plan made on version 1 was never sent
+    assert editor.edits[0]["documentChanges"][0]["textDocument"]["version"] == 2
+    text = (workspace / "shelf" / "pricing.py").read_text()
+    assert text.startswith("# typed while Hearth was planning\n")
+    added = [
+        line[1:]
+        for line in result["diff"].splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    assert added and all(line in text for line in added)  # the edit, made on the typed version
