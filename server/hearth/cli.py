@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--json", action="store_true", help="print suggestion and timings")
     _model_options(complete)
 
+    context = sub.add_parser("context", help="print what the model would see at FILE:LINE:COL, part by part")
+    context.add_argument("location", help="FILE:LINE:COL, 1-based; COL omitted: end of line")
+    context.add_argument("--json", action="store_true")
+    context.add_argument("--model", help="catalog name or path to a GGUF file (its tokenizer counts tokens)")
+
     doctor = sub.add_parser("doctor", help="check the installation and measure the model")
     doctor.add_argument("--no-measure", action="store_true", help="skip loading the model")
     _model_options(doctor)
@@ -158,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from hearth.complete_cli import run_complete
 
         return run_complete(args.location, settings, args.json)
+    if args.command == "context":
+        from hearth.complete_cli import run_context
+
+        return run_context(args.location, settings, args.json)
     if args.command == "chat":
         from hearth.agent.chat_cli import run_chat
 

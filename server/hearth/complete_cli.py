@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.completion.pipeline import CompletionOutcome, CompletionPipeline, DocumentSnapshot
+from hearth.completion.policy import Cursor
 from hearth.config import Settings
 from hearth.context.engine import ContextEngine
 from hearth.context.index import RepoIndex, index_path
@@ -23,7 +24,9 @@ from hearth.context.languages import language_of
 from hearth.events import NullSink
 from hearth.lsp.positions import UTF32, offset_at
 from hearth.model.backend import ModelUnavailable
-from hearth.model.manager import ready_model
+from hearth.model.catalog import ModelNotFound, resolve_model
+from hearth.model.manager import ModelManager, ready_model
+from hearth.model.tokenizer import model_tokenizer
 from hearth.paths import cache_dir, data_dir
 
 
@@ -147,3 +150,40 @@ def outcome_json(outcome: CompletionOutcome, model_path: str) -> dict[str, Any]:
             "stop_reason": result.stop_reason,
         }
     return data
+
+
+def run_context(spec: str, settings: Settings, as_json: bool) -> int:
+    """`hearth context FILE:LINE[:COL]`: the prompt the model would get there, part by part.
+
+    Token counts come from the model's own tokenizer (its vocabulary loaded
+    alone, without the weights); no generation runs.
+    """
+    try:
+        snap = snapshot_from_file(spec)
+        model = resolve_model(settings.model, data_dir())
+    except (UsageError, ModelNotFound) as exc:
+        print(f"hearth context: {exc}", file=sys.stderr)
+        return 2
+    count = model_tokenizer(str(model.path))
+    path = parse_location(spec)[0].resolve()
+    index = workspace_index(path.parent)
+    engine = ContextEngine(index=lambda: index, count_tokens=count)
+    pipeline = CompletionPipeline(
+        ModelManager(data_dir()), NullSink(), lambda: settings, lambda: model.format, context=engine
+    )
+    snap = replace(snap, path_hint=_relative(path, index))
+    offset = snap.offset
+    prompt, _held, block = pipeline.prompt_for(snap, Cursor(snap.text[:offset], snap.text[offset:]), settings)
+    parts = [
+        {"source": p.source, "label": p.label, "tokens": count(p.text), "text": p.text} for p in block.parts
+    ]
+    report = {"model": model.name, "prompt_tokens": count(prompt), "context_tokens": count(block.text),
+              "parts": parts, "prompt": prompt}  # fmt: skip
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{model.name}: prompt {report['prompt_tokens']} tokens, context {report['context_tokens']} tokens")
+    for part in parts:
+        print(f"\n[{part['source']}] {part['label']} ({part['tokens']} tokens)\n{part['text']}")
+    print(f"\n--- prompt ({report['prompt_tokens']} tokens) ---\n{prompt}")
+    return 0

@@ -272,3 +272,17 @@ def test_every_method_answers_valid_and_invalid_params_exactly_once(client):
     time.sleep(0.5)  # a second answer would arrive by now
     counts = client.response_counts
     assert all(counts[msg_id] == 1 for msg_id, _ in sent), counts
+
+
+def test_context_is_budgeted_with_the_model_tokenizer(client):
+    deadline = time.monotonic() + 30
+    while not client.request("hearth/status", {})["result"]["exactTokenCounts"]:
+        assert time.monotonic() < deadline, "the tokenizer never loaded"
+        time.sleep(0.1)
+    client.wait(inline(client, trigger=1), timeout=60)
+    parts = client.request("hearth/context", {"uri": URI})["result"]["parts"]
+    model_path = client.request("hearth/status", {})["result"]["model"]["path"]
+    from hearth.model.tokenizer import model_tokenizer
+
+    count = model_tokenizer(model_path)
+    assert parts and all(part["tokens"] == count(part["text"]) for part in parts)

@@ -178,20 +178,10 @@ class CompletionPipeline:
             return outcome
         mark = self._clock()
         fmt = self._format()
-        prompt_prefix, held_back = split_trailing_space(cursor.prefix)
-        with_context = self._context is not None and settings.context
-        reserved = int(settings.context_budget * CONTEXT_SHARE) if with_context else 0
-        window = code_window(
-            prompt_prefix, cursor.suffix, doc.language_id, doc.path_hint, fmt,
-            settings.context_budget, reserved,
-        )  # fmt: skip
-        if with_context:
-            # What the window shows needs no context: it starts where the window does.
-            outcome.context = self._context_block(doc, len(prompt_prefix), len(window.before), reserved)
+        prompt_text, held_back, outcome.context = self.prompt_for(doc, cursor, settings)
         timings["context"] = (self._clock() - mark) * 1000
-        prompt = assemble(window, fmt, outcome.context.text)
         request = GenerationRequest(
-            prompt=prompt.text,
+            prompt=prompt_text,
             max_tokens=settings.max_tokens,
             deadline_s=settings.deadline_ms / 1000,
             stop=_with_markers(decision.stop, fmt.stop),
@@ -203,7 +193,7 @@ class CompletionPipeline:
             return outcome
         outcome.generation = result
         if result.prompt_tokens > 32:
-            measured = len(prompt.text) / result.prompt_tokens
+            measured = len(prompt_text) / result.prompt_tokens
             self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
         timings["model"] = result.prompt_ms + result.decode_ms
         timings["model_prompt"] = result.prompt_ms
@@ -251,6 +241,24 @@ class CompletionPipeline:
 
     def estimate_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
+
+    def prompt_for(
+        self, doc: DocumentSnapshot, cursor: Cursor, settings: Settings
+    ) -> tuple[str, str, ContextBlock]:
+        """What the model is shown for this cursor: the prompt, the whitespace held back, the context."""
+        fmt = self._format()
+        prompt_prefix, held_back = split_trailing_space(cursor.prefix)
+        with_context = self._context is not None and settings.context
+        reserved = int(settings.context_budget * CONTEXT_SHARE) if with_context else 0
+        window = code_window(
+            prompt_prefix, cursor.suffix, doc.language_id, doc.path_hint, fmt,
+            settings.context_budget, reserved,
+        )  # fmt: skip
+        context = ContextBlock()
+        if with_context:
+            # What the window shows needs no context: it starts where the window does.
+            context = self._context_block(doc, len(prompt_prefix), len(window.before), reserved)
+        return assemble(window, fmt, context.text).text, held_back, context
 
     def _context_block(self, doc: DocumentSnapshot, cursor: int, visible: int, budget: int) -> ContextBlock:
         assert self._context is not None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ from hearth.context.jedi_names import JediResolver
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.lsp.documents import DocumentStore
 from hearth.lsp.protocol import HearthProtocol
+from hearth.model.backend import ModelState, ModelStatus
 from hearth.model.manager import ModelManager
+from hearth.model.tokenizer import model_tokenizer
 from hearth.paths import cache_dir, data_dir
 from hearth_telemetry.filter import FilterFile
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
@@ -68,7 +72,7 @@ class HearthServer(LanguageServer):
         self.context = ContextEngine(
             index=lambda: self.indexer.index if self.indexer is not None else None,
             open_documents=self._open_documents,
-            count_tokens=lambda text: self.pipeline.estimate_tokens(text),
+            count_tokens=self.count_tokens,
         )
         self.pipeline = CompletionPipeline(
             backend=models,
@@ -83,7 +87,7 @@ class HearthServer(LanguageServer):
             store=ConversationStore(data_dir() / CONVERSATIONS_FILE),
             settings=lambda: self.settings,
             index=lambda: self.indexer.index if self.indexer is not None else None,
-            count=lambda text: self.pipeline.estimate_tokens(text),
+            count=self.count_tokens,
         )
         self.acceptance = AcceptanceTracker(
             self.sink,
@@ -91,6 +95,36 @@ class HearthServer(LanguageServer):
             schedule=lambda delay, call: asyncio.get_running_loop().call_later(delay, call),
             document_text=lambda uri: doc.text if (doc := self.documents.get(uri)) else None,
         )
+
+        self._tokenizer: Callable[[str], int] | None = None
+        self._tokenizer_path = ""
+        models.add_listener(self._on_model_status)
+
+    @property
+    def exact_token_counts(self) -> bool:
+        return self._tokenizer is not None
+
+    def count_tokens(self, text: str) -> int:
+        """With the model's tokenizer once it is loaded; an estimate until then."""
+        tokenizer = self._tokenizer
+        return tokenizer(text) if tokenizer is not None else self.pipeline.estimate_tokens(text)
+
+    def _on_model_status(self, status: ModelStatus) -> None:
+        path = status.model_path
+        if status.state is ModelState.READY and path and path != self._tokenizer_path:
+            self._tokenizer_path, self._tokenizer = path, None
+            threading.Thread(
+                target=self._load_tokenizer, args=(path,), name="hearth-vocab", daemon=True
+            ).start()
+
+    def _load_tokenizer(self, path: str) -> None:
+        try:
+            tokenizer = model_tokenizer(path)
+        except Exception as exc:  # counting falls back to the estimate
+            log.warning("could not load the tokenizer of %s: %s", path, exc)
+            return
+        if path == self._tokenizer_path:
+            self._tokenizer = tokenizer
 
     def _open_documents(self) -> list[tuple[str, str, str]]:
         return [(d.uri, self.path_hint(d.uri), d.text) for d in self.documents.all()]

@@ -124,7 +124,7 @@ def register(server: HearthServer) -> None:
             raise JsonRpcInvalidParams("hearth/repoMap takes {budget: positive integer}")
         if ls.indexer is None:
             return {"map": "", "ready": False}
-        text = repository_map(ls.indexer.index, budget, ls.pipeline.estimate_tokens)
+        text = repository_map(ls.indexer.index, budget, ls.count_tokens)
         return {"map": text, "ready": ls.indexer.index.ready.is_set()}
 
     @server.feature(STATUS_REQUEST)
@@ -143,6 +143,7 @@ def register(server: HearthServer) -> None:
                 "workerPid": getattr(backend, "pid", None),
             },
             "documents": len(ls.documents),
+            "exactTokenCounts": ls.exact_token_counts,
             "positionEncoding": ls.documents.encoding,
             "settingsProblems": ls.settings_problems,
             "recent": ls.recent.recent()[-64:],

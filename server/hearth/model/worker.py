@@ -6,7 +6,7 @@ server down. It serves one request at a time from a pipe. A shared integer,
 `cancel_below`, cancels every job whose id is below it; it is polled after
 every token, so cancellation and "newest wins" take effect within one token.
 
-This is the only module that imports `llama_cpp`.
+This and `tokenizer.py` (vocabulary only) are the only modules that import `llama_cpp`.
 """
 
 from __future__ import annotations
