@@ -45,8 +45,8 @@ class Settings:
     """Add repository context (definitions, scopes, similar code) to prompts."""
     validity: bool = True
     """Cut a suggestion back (or drop it) where it would add a syntax error."""
-    member_check: bool = True
-    """Python: end a suggestion before an attribute jedi knows its object does not have."""
+    member_check: bool = False
+    """Python: end a suggestion before an attribute jedi knows its object does not have (costs latency)."""
     filter: bool = True
     """Let the learned acceptance filter skip or hide suggestions likely to be rejected."""
     filter_threshold: float = 0.0

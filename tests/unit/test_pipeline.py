@@ -93,3 +93,19 @@ async def test_context_goes_first_and_stays_while_typing_in_one_scope():
     second = backend.requests[1].prompt
     # Only the end changed: the context and header are a shared prefix (KV cache reuse).
     assert second.startswith(prompt)
+
+
+async def test_member_check_cuts_a_suggestion_at_an_attribute_jedi_says_cannot_exist(monkeypatch):
+    from hearth.completion import pipeline
+
+    monkeypatch.setattr(pipeline, "MEMBER_CHECK_S", 30.0)  # jedi's first look at os is slow
+    document = doc("import os\n\ndef f():\n    p = os.getcwd()\n    |")
+    raw = "\n    x = os.path.join(p, 'a')\n    return x.uper()"
+    checked, _ = make(ScriptedBackend([raw]), member_check=True)
+    outcome = await checked.complete(document, automatic=False)
+    assert outcome.text == "x = os.path.join(p, 'a')" and "members" in outcome.timings_ms
+    unchecked, _ = make(ScriptedBackend([raw]))  # off by default: it costs latency
+    assert (await unchecked.complete(document, automatic=False)).text == raw.removeprefix("\n    ")
+    dropped, _ = make(ScriptedBackend(["os.path.joinpath('a')"]), member_check=True)
+    outcome = await dropped.complete(doc("import os\npath = |"), automatic=False)
+    assert outcome.text == "" and outcome.reason == "uses a member its object does not have"

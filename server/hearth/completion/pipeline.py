@@ -206,7 +206,7 @@ class CompletionPipeline:
         aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
         outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
         timings["postprocess"] = (self._clock() - mark) * 1000
-        validity = "unchecked"
+        validity = members = "unchecked"
         if outcome.text and settings.validity:
             mark = self._clock()
             outcome.text, validity = keep_valid(doc.language_id, cursor.prefix, outcome.text, cursor.suffix)
@@ -220,8 +220,6 @@ class CompletionPipeline:
             mark = self._clock()
             outcome.text, members = await _checked_members(cursor.prefix, outcome.text, cursor.suffix)
             timings["members"] = (self._clock() - mark) * 1000
-            if members == "dropped":
-                validity = "dropped"
         if outcome.text:
             outcome.post = {
                 **stage2_features(outcome.text, result, cursor),
@@ -229,6 +227,8 @@ class CompletionPipeline:
             }
         if validity == "dropped":
             outcome.reason = "would add a syntax error"
+        elif members == "dropped":
+            outcome.reason = "uses a member its object does not have"
         elif not outcome.text:
             outcome.reason = "nothing useful generated"
         elif self._filtered_out(2, {**outcome.features, **outcome.post}, outcome, settings, automatic):
