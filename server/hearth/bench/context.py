@@ -40,6 +40,7 @@ def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:
         files = [p for p in source_files(root)]
         chosen = [rng.choice(files) for _ in range(samples)] if files else []
         engine = ContextEngine(index=lambda: index)
+        opening: list[float] = []
         first: list[float] = []
         miss: list[float] = []
         typing: list[float] = []
@@ -49,7 +50,10 @@ def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:
             relative = path.relative_to(root).as_posix()
             language = language_of(relative) or "plaintext"
             uri = f"file://{path}"
-            # The first request in a document pays for its full parse; later ones reuse the tree.
+            # The server parses a document as it opens (after answering didOpen).
+            started = time.perf_counter()
+            engine.warm(uri, language, text)
+            opening.append((time.perf_counter() - started) * 1000)
             for timings in (first, miss):
                 offset = rng.randrange(len(text) + 1)
                 offset = text.rfind("\n", 0, offset) + 1
@@ -79,6 +83,7 @@ def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:
         "index_build_s": round(build.seconds, 2),
         "index_rebuild_unchanged_s": round(rebuild.seconds, 2),
         "peak_rss_mb": round(peak_mb, 1),
+        "parse_on_open_ms": {"p50": _pct(opening, 0.5), "p95": _pct(opening, 0.95)},
         "extraction_first_in_document_ms": {"p50": _pct(first, 0.5), "p95": _pct(first, 0.95)},
         "extraction_new_scope_ms": {"p50": _pct(miss, 0.5), "p95": _pct(miss, 0.95)},
         "extraction_while_typing_ms": {"p50": _pct(typing, 0.5), "p95": _pct(typing, 0.95)},
@@ -91,8 +96,8 @@ def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:
     print(f"{report['repo']}: {report['files']} files, {report['lines']} lines, {report['symbols']} symbols")
     rebuild_s, peak = report["index_rebuild_unchanged_s"], report["peak_rss_mb"]
     print(f"index build {report['index_build_s']} s (unchanged rebuild {rebuild_s} s), peak RSS {peak} MB")
-    keys = ("extraction_first_in_document_ms", "extraction_new_scope_ms", "extraction_while_typing_ms",
-            "incremental_update_ms")  # fmt: skip
+    keys = ("parse_on_open_ms", "extraction_first_in_document_ms", "extraction_new_scope_ms",
+            "extraction_while_typing_ms", "incremental_update_ms")  # fmt: skip
     for key in keys:
         print(f"{key:<28} p50 {report[key]['p50']:>8}   p95 {report[key]['p95']:>8}")
     return 0

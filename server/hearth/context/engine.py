@@ -110,6 +110,10 @@ class ContextEngine:
         self._cache[request.uri] = _Cached(key, block)
         return block
 
+    def warm(self, uri: str, language_id: str, text: str) -> None:
+        """Parse a document as it opens, so its first request does not pay for the full parse."""
+        self._syntax.tree(uri, language_id, text)
+
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
         self._syntax.forget(uri)

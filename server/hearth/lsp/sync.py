@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
@@ -14,6 +16,9 @@ def register(server: HearthServer) -> None:
     def did_open(ls: HearthServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        if ls.settings.context and len(doc.text) <= ls.settings.max_file_kb * 1024:
+            # After this notification is done: the open itself is never held up by the parse.
+            asyncio.get_running_loop().call_soon(_warm, ls, doc.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: HearthServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -55,3 +60,9 @@ def _change(change: types.TextDocumentContentChangeEvent) -> Change:
         r = change.range
         return Change(change.text, (r.start.line, r.start.character, r.end.line, r.end.character))
     return Change(change.text)
+
+
+def _warm(ls: HearthServer, uri: str) -> None:
+    doc = ls.documents.get(uri)
+    if doc is not None:
+        ls.context.warm(uri, doc.language_id, doc.text)
