@@ -10,17 +10,20 @@ DEST="$HERE/.code-server"
 if [ -x "$DEST/node_modules/.bin/code-server" ] && [ -f "$DEST/.complete" ]; then
   exit 0
 fi
+# Build against the local Node.js headers: node-gyp would otherwise download them.
+NODEDIR=""
+[ -f /usr/include/node/node.h ] && NODEDIR="--nodedir=/usr"
 command -v rg >/dev/null || { echo "install ripgrep (apt-get install ripgrep)" >&2; exit 1; }
 mkdir -p "$DEST"
 cd "$DEST"
 [ -f package.json ] || echo '{"name":"hearth-code-server","private":true}' > package.json
 export npm_config_unsafe_perm=true
 npm install --no-audit --no-fund --ignore-scripts "code-server@$VERSION"
-npm rebuild argon2
+npm rebuild argon2 $NODEDIR
 cd node_modules/code-server/lib/vscode
 npm install --no-audit --no-fund --omit=dev --ignore-scripts
 for dir in $(find node_modules -name binding.gyp -not -path '*/ripgrep/*' -not -path '*/windows-*' -printf '%h\n' | sort -u); do
-  (cd "$dir" && npx --yes node-gyp rebuild >/dev/null 2>&1) || { echo "could not build $dir" >&2; exit 1; }
+  (cd "$dir" && npx --yes node-gyp rebuild $NODEDIR >/dev/null 2>&1) || { echo "could not build $dir" >&2; exit 1; }
 done
 mkdir -p node_modules/@vscode/ripgrep/bin
 ln -sf "$(command -v rg)" node_modules/@vscode/ripgrep/bin/rg

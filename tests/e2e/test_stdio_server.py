@@ -279,8 +279,17 @@ def test_context_is_budgeted_with_the_model_tokenizer(client):
     while not client.request("hearth/status", {})["result"]["exactTokenCounts"]:
         assert time.monotonic() < deadline, "the tokenizer never loaded"
         time.sleep(0.1)
-    client.wait(inline(client, trigger=1), timeout=60)
-    parts = client.request("hearth/context", {"uri": URI})["result"]["parts"]
+    # Imports and a helper far above the cursor: outside the code window, so they come as context.
+    text = 'import os\n\ndef helper(a, b):\n    """Add a and b."""\n    return a + b\n\n'
+    text += (
+        "".join(f"value_{i} = {i}\n" for i in range(600)) + "\ndef main():\n    total = helper(1, 2)\n    "
+    )
+    uri = "file:///work/example/far.py"
+    client.open_document(uri, "python", text)
+    lines = text.split("\n")
+    position = {"line": len(lines) - 1, "character": len(lines[-1])}
+    client.wait(client.inline_completion(uri, position, 1), timeout=60)
+    parts = client.request("hearth/context", {"uri": uri})["result"]["parts"]
     model_path = client.request("hearth/status", {})["result"]["model"]["path"]
     from hearth.model.tokenizer import model_tokenizer
 
