@@ -241,3 +241,14 @@ def test_a_corrupt_conversation_file_is_moved_aside(tmp_path):
     conversation = store.create("hello")
     assert store.get(conversation) is not None
     assert list(tmp_path.glob("chat.sqlite3.corrupt-*"))
+
+
+def test_stopping_an_edit_cancels_the_generation_in_flight(project):
+    import threading
+
+    backend = ScriptedBackend([], hold=True)
+    stop = threading.Event()
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings())
+    threading.Timer(0.3, stop.set).start()
+    result = agent.run(EditRequest("add a docstring to tax"), should_stop=stop.is_set)
+    assert result.message == "stopped" and backend.handles and backend.handles[0].cancelled

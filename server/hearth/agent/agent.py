@@ -10,6 +10,7 @@ Nothing here writes a file: the result is a list of `FileChange`s.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -159,7 +160,9 @@ class EditAgent:
                 result.message = "stopped"
                 return result
             started = self._clock()
-            draft = self._generate(_prompt(request.instruction, excerpts, feedback), grammar, number)
+            draft = self._generate(
+                _prompt(request.instruction, excerpts, feedback), grammar, number, should_stop
+            )
             try:
                 new_texts = apply_blocks(files, parse_blocks(draft))
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
@@ -178,7 +181,7 @@ class EditAgent:
         result.message = f"no valid edit after {len(result.attempts)} attempts: {feedback}"
         return result
 
-    def _generate(self, prompt: str, grammar: str, attempt: int) -> str:
+    def _generate(self, prompt: str, grammar: str, attempt: int, should_stop: Callable[[], bool]) -> str:
         handle = self._backend.submit(
             GenerationRequest(
                 prompt=prompt,
@@ -192,7 +195,15 @@ class EditAgent:
                 seed=attempt,
             )
         )
-        return handle.future.result(timeout=180).text
+        # Poll, so that a cancelled edit stops the model within a token rather than after the draft.
+        deadline = self._clock() + 180
+        while not should_stop() and self._clock() < deadline:
+            try:
+                return handle.future.result(timeout=0.1).text
+            except concurrent.futures.TimeoutError:
+                continue
+        handle.cancel()
+        return ""
 
     def _check(self, changes: list[FileChange]) -> list[str]:
         problems = syntax_problems(changes)
