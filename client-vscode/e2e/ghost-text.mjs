@@ -1,9 +1,9 @@
 // Drives code-server in headless Chromium: open a file, type, wait for Hearth's ghost text,
 // take a screenshot, press Tab, save. Prints one JSON line with what it saw.
-// Usage: node ghost-text.mjs URL FILE_NAME LINE TEXT_TO_TYPE SCREENSHOT
+// Usage: node ghost-text.mjs URL FILE_NAME LINE TEXT_TO_TYPE SCREENSHOT [tab|word]
 import { chromium } from "playwright-core";
 
-const [url, fileName, line, typed, screenshot] = process.argv.slice(2);
+const [url, fileName, line, typed, screenshot, accept = "tab"] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -40,7 +40,15 @@ try {
   }
   result.ghost = (await ghost.allInnerTexts()).join("\n");
   await page.screenshot({ path: screenshot });
-  await page.keyboard.press("Tab");
+  // Tab takes the whole suggestion; Ctrl+Right (Hearth's accept-word binding) takes its next word:
+  // twice, since the first word of a suggestion on the next line is the line break and indent.
+  if (accept === "word") {
+    await page.keyboard.press("Control+ArrowRight");
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Control+ArrowRight");
+  } else {
+    await page.keyboard.press("Tab");
+  }
   await page.waitForTimeout(1000);
   await page.keyboard.press("Control+S");
   await page.waitForTimeout(1500);

@@ -56,14 +56,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def accepted_events(database: Path) -> list[tuple[str, str]]:
+def accepted_events(database: Path) -> list[tuple[str, str, str]]:
     if not database.exists():
         return []
     with sqlite3.connect(database) as conn:
-        return conn.execute("SELECT kind, sid FROM events WHERE kind IN ('offered', 'accepted')").fetchall()
+        rows = conn.execute(
+            "SELECT kind, sid, data FROM events WHERE kind IN ('offered', 'accepted')"
+        ).fetchall()
+    return [(kind, sid, json.loads(data).get("kind", "")) for kind, sid, data in rows]
 
 
-def test_ghost_text_in_code_server_is_accepted_with_tab(tmp_path):
+@pytest.mark.parametrize(("key", "kind"), [("tab", "full"), ("word", "partial")])
+def test_ghost_text_in_code_server_is_accepted(tmp_path, key, kind):
     require((CLIENT / "node_modules").is_dir(), "client-vscode/node_modules is missing (npm ci)")
     require(CODE_SERVER.exists(), "code-server is not installed (client-vscode/e2e/install-code-server.sh)")
     require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -82,6 +86,7 @@ def test_ghost_text_in_code_server_is_accepted_with_tab(tmp_path):
     (user / "User").mkdir(parents=True)
     (user / "User" / "settings.json").write_text(json.dumps({
         "hearth.pythonPath": sys.executable, "hearth.filter": False, "workbench.startupEditor": "none",
+        "hearth.deadlineMs": 30000,  # a loaded CI machine evaluates the first (cold) prompt slowly
         "security.workspace.trust.enabled": False, "telemetry.telemetryLevel": "off",
         "extensions.autoCheckUpdates": False, "workbench.tips.enabled": False,
     }))  # fmt: skip
@@ -107,7 +112,7 @@ def test_ghost_text_in_code_server_is_accepted_with_tab(tmp_path):
         screenshot = tmp_path / "ghost-text.png"
         driver = subprocess.run(
             ["node", str(CLIENT / "e2e" / "ghost-text.mjs"), f"http://127.0.0.1:{port}/?folder={workspace}",
-             "primes.py", "17", "\nif is_prime(n):", str(screenshot)],
+             "primes.py", "17", "\nif is_prime(n):", str(screenshot), key],
             cwd=CLIENT, capture_output=True, text=True, timeout=600,
             env={**os.environ, "CHROMIUM": str(CHROMIUM)},
         )  # fmt: skip
@@ -116,18 +121,26 @@ def test_ghost_text_in_code_server_is_accepted_with_tab(tmp_path):
         assert screenshot.stat().st_size > 10_000
         evidence = CLIENT / "e2e" / "last-run"
         evidence.mkdir(exist_ok=True)
-        shutil.copy(screenshot, evidence / "ghost-text.png")
+        shutil.copy(screenshot, evidence / f"ghost-text-{key}.png")
         ghost = seen["ghost"].strip()
         assert ghost, seen
         saved = (workspace / "primes.py").read_text()
-        assert saved.startswith(EXAMPLE.read_text().rstrip("\n")) and ghost in saved
+        assert saved.startswith(EXAMPLE.read_text().rstrip("\n"))
+        taken = saved[len(EXAMPLE.read_text().rstrip("\n")) :]
+        # Tab takes it all; the word accept takes its first word only.
+        if key == "tab":
+            assert ghost in saved, (ghost, taken)
+        else:
+            first_word = ghost.lstrip().split(".")[0].split("(")[0]
+            last_line = taken.rstrip("\n").split("\n")[-1]
+            assert last_line.strip() == first_word and ghost not in saved, (ghost, taken)
         database = data / "telemetry.sqlite3"
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(k == "accepted" for k, _ in accepted_events(database)):
+        while time.monotonic() < deadline and not any(e[0] == "accepted" for e in accepted_events(database)):
             time.sleep(0.5)
         events = accepted_events(database)
-        accepted = {sid for kind, sid in events if kind == "accepted"}
-        offered = {sid for kind, sid in events if kind == "offered"}
+        accepted = {sid for event, sid, how in events if event == "accepted" and how == kind}
+        offered = {sid for event, sid, _how in events if event == "offered"}
         assert accepted and accepted <= offered, events
     finally:
         os.killpg(server.pid, 15)
