@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,17 +13,14 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-PROJECT = Path(__file__).resolve().parents[2] / "server" / "hearth" / "bench" / "edit_project"
-
 
 def hearth(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hearth", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
 
 
-def test_edit_prints_a_diff_writes_only_with_apply_and_undo_restores_bytes(tmp_path):
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
+def test_edit_prints_a_diff_writes_only_with_apply_and_undo_restores_bytes(edit_project):
+    root = edit_project
     models = root / "shelf" / "models.py"
     models.write_bytes(models.read_bytes().replace(b"\n", b"\r\n"))  # CRLF must survive the round trip
     before = {p: p.read_bytes() for p in root.rglob("*.py")}
@@ -45,9 +41,8 @@ def test_edit_prints_a_diff_writes_only_with_apply_and_undo_restores_bytes(tmp_p
     assert hearth("undo", cwd=root).returncode == 1  # nothing left to undo
 
 
-def test_edit_refuses_paths_outside_the_workspace(tmp_path):
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
+def test_edit_refuses_paths_outside_the_workspace(edit_project, tmp_path):
+    root = edit_project
     outside = tmp_path / "other.py"
     outside.write_text("x = 1\n")
     result = hearth("edit", "add a docstring", str(outside), "--apply", cwd=root)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +11,10 @@ from tests.e2e.editor import DiskEditor
 
 pytestmark = pytest.mark.e2e
 
-PROJECT = Path(__file__).resolve().parents[2] / "server" / "hearth" / "bench" / "edit_project"
-
 
 @pytest.fixture
-def workspace(tmp_path):
-    root = tmp_path / "shelf-project"
-    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+def workspace(edit_project):
+    return edit_project
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,14 +20,10 @@ from hearth.agent.workspace import WorkspaceGuard
 from hearth.config import Settings
 from tests.fakes import ScriptedBackend
 
-PROJECT = Path(__file__).resolve().parents[2] / "server" / "hearth" / "bench" / "edit_project"
-
 
 @pytest.fixture
-def project(tmp_path):
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+def project(edit_project):
+    return edit_project
 
 
 def block(path: str, search: str, replace: str) -> str:

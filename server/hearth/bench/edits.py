@@ -32,6 +32,14 @@ from hearth.model.manager import ready_model
 from hearth.paths import data_dir
 
 PROJECT = Path(__file__).parent / "edit_project"
+
+
+def copy_project(destination: Path) -> Path:
+    """A fresh copy of the benchmark project (the tests use it too)."""
+    shutil.copytree(PROJECT, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    return destination
+
+
 Check = Callable[[Path], str | None]
 
 
@@ -192,8 +200,7 @@ def run_task(
     task: EditTask, backend: ModelBackend, settings: AgentSettings, baseline: set[str]
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hearth-edit-bench-") as temp:
-        root = Path(temp) / "project"
-        shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
+        root = copy_project(Path(temp) / "project")
         guard = WorkspaceGuard([root])
         started = time.monotonic()
         result = EditAgent(backend, Sources(guard), settings).run(
@@ -256,8 +263,7 @@ def _run_tasks(
     manager: ModelBackend, tasks: list[EditTask], settings: Settings, grammar: bool, as_json: bool
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as temp:
-        shutil.copytree(PROJECT, Path(temp) / "p", ignore=shutil.ignore_patterns("__pycache__"))
-        baseline = failing_tests(Path(temp) / "p")
+        baseline = failing_tests(copy_project(Path(temp) / "p"))
     agent_settings = AgentSettings(max_attempts=settings.agent_max_attempts, grammar=grammar)
     rows = []
     for task in tasks:
