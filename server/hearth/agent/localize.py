@@ -9,6 +9,7 @@ those names, so a small model sees little and the edit grammar stays small.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from hearth.agent.context import Focus, mentioned_names
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
 from hearth.context.syntax import outline
+
+log = logging.getLogger(__name__)
 
 MAX_FILES = 4
 CALLERS = re.compile(
@@ -48,6 +51,8 @@ def candidate_files(
     known = set(sources.files())
     found = [n for n in names if n in _defined_names(index, names, sources, known)]
     callers = CALLERS.search(instruction) is not None
+    if callers:
+        ordered.extend(_python_references(found, sources, index))
     if index is not None:
         for symbol in index.definitions(found, limit_per_name=2):
             ordered.append(symbol.path)
@@ -63,6 +68,22 @@ def candidate_files(
                 ordered.append(relative)
     unique = [p for p in dict.fromkeys(ordered) if p in known or p in paths]
     return unique[:MAX_FILES], found
+
+
+def _python_references(names: list[str], sources: Sources, index: RepoIndex | None) -> list[str]:
+    """Files jedi finds using these Python names, the definition's file first: exact, unlike a word search."""
+    from hearth.agent.tools import PythonTools
+
+    found: list[str] = []
+    try:
+        tools = PythonTools(sources, index)
+        for name in names[:3]:
+            definition = tools.find_definition(name)
+            found.append(definition.path)
+            found.extend(ref.path for ref in tools.references(definition))
+    except Exception:  # jedi is a help here; the index and the scan still run
+        log.debug("jedi references unavailable", exc_info=True)
+    return found
 
 
 def _defined_names(index: RepoIndex | None, names: list[str], sources: Sources, known: set[str]) -> set[str]:
