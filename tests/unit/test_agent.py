@@ -130,7 +130,9 @@ def test_routes_and_localization(project):
         e.path for e in localize("add a timeout to fetch and update its callers", sources, None, [], None)
     ]
     assert paths == ["shelf/loader.py"]  # defined and called there; nothing else uses it
-    callers = localize("add a currency parameter to format_price and update its callers", sources, None, [], None)
+    callers = localize(
+        "add a currency parameter to format_price and update its callers", sources, None, [], None
+    )
     assert [e.path for e in callers][:3] == ["shelf/pricing.py", "shelf/report.py", "tests/test_shelf.py"]
 
 
