@@ -11,12 +11,13 @@ from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources, unified_diff
 from hearth.agent.chat import ChatRequest, ChatService, fit_history, render_chatml
-from hearth.agent.context import Focus, estimate_tokens
+from hearth.agent.context import Focus
 from hearth.agent.conversations import ConversationStore, Message
-from hearth.agent.localize import localize, target_definition
+from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
 from hearth.agent.validate import run_tests, stale_references, syntax_problems
 from hearth.agent.workspace import WorkspaceGuard
+from hearth.completion.prompt import estimate_tokens
 from hearth.config import Settings
 from tests.fakes import ScriptedBackend
 
@@ -121,17 +122,19 @@ def test_routes_and_localization(project):
     assert route("extract this into a variable named amount") == ("extract_variable", ("amount",))
     assert route("add a docstring to tax") is None
     sources = Sources(WorkspaceGuard([project]))
-    target = target_definition("add a docstring to tax", sources, None, [], None)
+
+    def about(instruction):
+        return candidate_files(instruction, sources, None, [], None)
+
+    target = target_definition(about("add a docstring to tax"), sources, None)
     assert (
         target is not None and target.path == "shelf/pricing.py" and target.text.startswith("def tax(price):")
     )
-    assert target_definition("add a timeout to fetch and update its callers", sources, None, [], None) is None
-    paths = [
-        e.path for e in localize("add a timeout to fetch and update its callers", sources, None, [], None)
-    ]
+    assert target_definition(about("add a timeout to fetch and update its callers"), sources, None) is None
+    paths = [e.path for e in localize(about("add a timeout to fetch and update its callers"), sources, None)]
     assert paths == ["shelf/loader.py"]  # defined and called there; nothing else uses it
     callers = localize(
-        "add a currency parameter to format_price and update its callers", sources, None, [], None
+        about("add a currency parameter to format_price and update its callers"), sources, None
     )
     assert [e.path for e in callers][:3] == ["shelf/pricing.py", "shelf/report.py", "tests/test_shelf.py"]
 

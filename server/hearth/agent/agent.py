@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
-from hearth.agent.chat import CHATML_STOPS, render_chatml
+from hearth.agent.chat import CHATML_STOP, render_chatml
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
-from hearth.agent.localize import Excerpt, localize, target_definition
+from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.tools import PythonTools, ToolFailed, route
 from hearth.agent.validate import run_tests, stale_references, syntax_problems
 from hearth.agent.workspace import PathRefused
+from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
 from hearth.model.backend import GenerationRequest, ModelBackend
-from hearth.model.stopping import StopSpec
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,14 @@ class AgentSettings:
     grammar: bool = True
     """Off only to measure what the grammar buys (hearth bench edits --no-grammar)."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AgentSettings:
+        return cls(
+            max_attempts=settings.agent_max_attempts,
+            test_command=settings.agent_test_command,
+            test_timeout_s=settings.agent_test_timeout_s,
+        )
+
 
 class EditAgent:
     def __init__(
@@ -140,12 +148,13 @@ class EditAgent:
 
     def _draft_loop(self, request: EditRequest, should_stop: Callable[[], bool]) -> EditResult:
         paths = list(request.paths)
-        target = target_definition(request.instruction, self._sources, self._index, paths, request.focus)
+        found = candidate_files(request.instruction, self._sources, self._index, paths, request.focus)
+        target = target_definition(found, self._sources, request.focus)
         if target is not None:
             excerpts = [target]
             grammar = definition_grammar(target.path, target.text)
         else:
-            excerpts = localize(request.instruction, self._sources, self._index, paths, request.focus)
+            excerpts = localize(found, self._sources, request.focus)
             grammar = edit_grammar({e.path: e.text for e in excerpts}) if excerpts else ""
         result = EditResult()
         if not excerpts:
@@ -187,7 +196,7 @@ class EditAgent:
                 prompt=prompt,
                 max_tokens=self._settings.max_tokens,
                 deadline_s=120.0,
-                stop=StopSpec(max_lines=100000, stop_strings=CHATML_STOPS),
+                stop=CHATML_STOP,
                 grammar=grammar,
                 exclusive=True,
                 repeat_penalty=1.0 if grammar else 1.1,

@@ -46,6 +46,7 @@ class Sources:
     def __init__(self, guard: WorkspaceGuard, overlay: dict[str, str] | None = None) -> None:
         self.guard = guard
         self.overlay = dict(overlay or {})
+        self._files: list[str] | None = None
 
     @property
     def root(self) -> Path:
@@ -57,8 +58,11 @@ class Sources:
         return read_text(self.root / relative)
 
     def files(self) -> list[str]:
-        found = {path.relative_to(self.root).as_posix() for path in source_files(self.root)}
-        return sorted(found | set(self.overlay))
+        """The workspace's source files, listed once: one agent run asks many times (git ls-files each)."""
+        if self._files is None:
+            found = {path.relative_to(self.root).as_posix() for path in source_files(self.root)}
+            self._files = sorted(found | set(self.overlay))
+        return self._files
 
 
 def unified_diff(changes: Iterable[FileChange]) -> str:

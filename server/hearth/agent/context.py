@@ -13,16 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hearth.completion.prompt import estimate_tokens
 from hearth.context.index import RepoIndex
 from hearth.context.repomap import repository_map
 from hearth.context.syntax import enclosing_scopes
 
 CountTokens = Callable[[str], int]
 SCOPE_MAX_LINES = 80
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 3)
 
 
 @dataclass(frozen=True)

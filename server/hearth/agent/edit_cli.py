@@ -21,14 +21,6 @@ from hearth.model.manager import ready_model
 from hearth.paths import data_dir
 
 
-def agent_settings(settings: Settings) -> AgentSettings:
-    return AgentSettings(
-        max_attempts=settings.agent_max_attempts,
-        test_command=settings.agent_test_command,
-        test_timeout_s=settings.agent_test_timeout_s,
-    )
-
-
 def _relative_paths(guard: WorkspaceGuard, paths: list[str]) -> list[str]:
     relative = []
     for given in paths:
@@ -50,7 +42,7 @@ def run_edit(settings: Settings, instruction: str, paths: list[str], apply: bool
     try:
         with ready_model(settings, data_dir()) as manager:
             index = workspace_index(guard.root)
-            agent = EditAgent(manager, Sources(guard), agent_settings(settings), index=index)
+            agent = EditAgent(manager, Sources(guard), AgentSettings.from_settings(settings), index=index)
             result = agent.run(EditRequest(instruction, tuple(relative)))
     except ModelUnavailable as exc:
         print(f"hearth edit: model not ready: {exc}", file=sys.stderr)

@@ -39,10 +39,19 @@ class Excerpt:
     whole: bool
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What an instruction is about: files to show (best first) and the names it mentions."""
+
+    files: tuple[str, ...]
+    names: tuple[str, ...]
+    callers: bool
+    """It reaches callers or signatures: no single definition to rewrite."""
+
+
 def candidate_files(
     instruction: str, sources: Sources, index: RepoIndex | None, paths: list[str], focus: Focus | None
-) -> tuple[list[str], list[str]]:
-    """Files to show, best first, and the names the instruction is about."""
+) -> Candidates:
     # Short words count too ("tax"): only names the workspace defines are kept.
     names = mentioned_names(instruction, min_length=2)
     ordered: list[str] = list(paths)
@@ -67,7 +76,7 @@ def candidate_files(
             if defines or (uses and callers):
                 ordered.append(relative)
     unique = [p for p in dict.fromkeys(ordered) if p in known or p in paths]
-    return unique[:MAX_FILES], found
+    return Candidates(tuple(unique[:MAX_FILES]), tuple(found), callers)
 
 
 def _python_references(names: list[str], sources: Sources, index: RepoIndex | None) -> list[str]:
@@ -98,7 +107,7 @@ def _defined_names(index: RepoIndex | None, names: list[str], sources: Sources, 
     return defined
 
 
-def excerpt(path: str, text: str, names: list[str], focus: Focus | None, budget_lines: int) -> Excerpt:
+def excerpt(path: str, text: str, names: tuple[str, ...], focus: Focus | None, budget_lines: int) -> Excerpt:
     """The file whole when short, else the top-level definitions that mention `names`."""
     lines = text.splitlines(keepends=True)
     if len(lines) <= min(WHOLE_FILE_LINES, budget_lines):
@@ -129,17 +138,13 @@ def excerpt(path: str, text: str, names: list[str], focus: Focus | None, budget_
 
 
 def localize(
-    instruction: str,
-    sources: Sources,
-    index: RepoIndex | None,
-    paths: list[str],
-    focus: Focus | None,
-    budget_lines: int = 160,
+    found: Candidates, sources: Sources, focus: Focus | None, budget_lines: int = 160
 ) -> list[Excerpt]:
-    files, names = candidate_files(instruction, sources, index, paths, focus)
+    """Excerpts of the candidate files within `budget_lines`."""
+    names = found.names
     excerpts = []
     remaining = budget_lines
-    for relative in files:
+    for relative in found.files:
         text = sources.read(relative)
         if text is None or remaining < 8:
             continue
@@ -149,18 +154,16 @@ def localize(
     return excerpts
 
 
-def target_definition(
-    instruction: str, sources: Sources, index: RepoIndex | None, paths: list[str], focus: Focus | None
-) -> Excerpt | None:
+def target_definition(found: Candidates, sources: Sources, focus: Focus | None) -> Excerpt | None:
     """The one definition an instruction is about ("add a docstring to tax"), if it names one.
 
     Instructions that reach callers or signatures ("... and update its callers")
     have none: they need the general edit over several places.
     """
-    if CALLERS.search(instruction):
+    if found.callers:
         return None
-    files, names = candidate_files(instruction, sources, index, paths, focus)
-    for relative in files:
+    names = found.names
+    for relative in found.files:
         language = language_of(relative)
         text = sources.read(relative)
         if language is None or text is None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ def _run_tasks(
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as temp:
         baseline = failing_tests(copy_project(Path(temp) / "p"))
-    agent_settings = AgentSettings(max_attempts=settings.agent_max_attempts, grammar=grammar)
+    agent_settings = replace(AgentSettings.from_settings(settings), grammar=grammar)
     rows = []
     for task in tasks:
         rows.append(run_task(task, manager, agent_settings, baseline))

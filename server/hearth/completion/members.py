@@ -43,8 +43,9 @@ def cut_unknown_members(
     code = prefix + suggestion + suffix
     for hit in hits:
         absolute = len(prefix) + hit.start(1)
-        line = (prefix + suggestion).count("\n", 0, absolute) + 1
-        column = absolute - ((prefix + suggestion).rfind("\n", 0, absolute) + 1)
+        # `code` holds prefix and suggestion at the same offsets: no copy of the document per hit.
+        line = code.count("\n", 0, absolute) + 1
+        column = absolute - (code.rfind("\n", 0, absolute) + 1)
         members = _known_members(code, path, line, column)
         if members is None or hit.group(1) in members:
             continue

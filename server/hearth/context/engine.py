@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hearth.completion.policy import comment_token
+from hearth.completion.prompt import estimate_tokens
 from hearth.context.index import RepoIndex
 from hearth.context.jedi_names import JediResolver
 from hearth.context.syntax import (
@@ -86,7 +87,7 @@ class ContextEngine:
         self._index = index
         self._open = open_documents
         self._jedi = jedi
-        self._count = count_tokens or (lambda text: max(1, len(text) // 3))
+        self._count = count_tokens or estimate_tokens
         self._cache: dict[str, _Cached] = {}
         self._syntax = SyntaxCache()
 

@@ -21,10 +21,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path, to_fs_path
 
-from hearth.agent.agent import EditAgent, EditRequest
+from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
 from hearth.agent.changes import FileChange, Sources, read_text, unified_diff
 from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
-from hearth.agent.edit_cli import agent_settings
 from hearth.agent.workspace import PathRefused, WorkspaceGuard
 from hearth.lsp.chat import focus_of
 from hearth.lsp.lines import LineIndex
@@ -158,7 +157,7 @@ def register(server: HearthServer) -> None:
             sources = Sources(guard, {path: text for path, (_u, _v, text) in buffers.items()})
             focus = focus_of(ls, param(param(options, "textDocument"), "uri"), param(options, "range"))
             index = ls.indexer.index if ls.indexer is not None else None
-            agent = EditAgent(ls.models, sources, agent_settings(ls.settings), index=index)
+            agent = EditAgent(ls.models, sources, AgentSettings.from_settings(ls.settings), index=index)
             request = EditRequest(instruction, tuple(paths), focus)
             try:
                 result = await asyncio.to_thread(agent.run, request, stop.is_set)
