@@ -109,6 +109,19 @@ class _Engine:
     def _tokens(self, text: str) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def _last_logits(self) -> Any:
+        """The logits the last token was sampled from, read from the llama.cpp context.
+
+        llama-cpp-python keeps no logits of its own unless built with
+        `logits_all` (0.3 passes zeros to stopping criteria), so they are read
+        where llama.cpp left them: the last output row of the last decode.
+        """
+        import llama_cpp
+        import numpy as np
+
+        row = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(self._llm.n_vocab(),))
+
     def _grammar(self, text: str) -> Any:
         if not text:
             return None
@@ -140,7 +153,7 @@ class _Engine:
         if not request.use_prompt_cache:
             self._llm.reset()
         reused = _common_prefix(self._llm.eval_tokens, prompt)
-        state = _DecodeState(job_id, cancel_below, deadline)
+        state = _DecodeState(job_id, cancel_below, deadline, self._last_logits)
         if not self._prefill(prompt, reused, state):
             ended = time.monotonic()
             return GenerationResult(
@@ -257,16 +270,17 @@ class _Engine:
 class _DecodeState:
     """Per-generation bookkeeping, consulted by llama.cpp after every token."""
 
-    def __init__(self, job_id: int, cancel_below: Any, deadline: float) -> None:
+    def __init__(
+        self, job_id: int, cancel_below: Any, deadline: float, last_logits: Callable[[], Any]
+    ) -> None:
         self._job_id = job_id
         self._cancel_below = cancel_below
         self._deadline = deadline
-        self._last_logits: Any = None
+        self._last_logits = last_logits
         self._logprobs: list[float] = []
         self.reason: str | None = None
 
-    def should_stop(self, _input_ids: Any, logits: Any) -> bool:
-        self._last_logits = logits
+    def should_stop(self, _input_ids: Any, _logits: Any) -> bool:
         if self._job_id < self._cancel_below.value:
             self.reason = "cancelled"
             return True
@@ -276,9 +290,7 @@ class _DecodeState:
         return False
 
     def record(self, token: int) -> None:
-        logits = self._last_logits
-        if logits is None:
-            return
+        logits = self._last_logits()
         top = float(logits.max())
         log_total = top + math.log(float(_exp_sum(logits, top)))
         self._logprobs.append(float(logits[token]) - log_total)

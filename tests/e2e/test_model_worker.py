@@ -1,0 +1,39 @@
+"""The model worker's engine on the embedded GGUF: what it reports about each generation."""
+
+from __future__ import annotations
+
+import math
+import time
+from multiprocessing import Value
+
+import pytest
+
+from hearth.model.backend import GenerationRequest
+from hearth.model.catalog import resolve_model
+from hearth.model.worker import WorkerConfig, _Engine
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    model = resolve_model(None, tmp_path_factory.mktemp("data"))
+    return _Engine(WorkerConfig(str(model.path), n_ctx=512))
+
+
+def generate(engine, prompt: str):
+    job = {"request": GenerationRequest(prompt, max_tokens=8), "id": 1, "sent_at": time.time()}
+    return engine.generate(job, Value("i", 0))
+
+
+def test_token_log_probabilities_come_from_the_model(engine):
+    # The acceptance filter learns from these; llama-cpp-python hands stopping
+    # criteria zeros unless every logit is kept, which once made each of them
+    # log(1 / vocabulary size) for every token of every suggestion.
+    uniform = -math.log(engine._llm.n_vocab())
+    easy = generate(engine, "for i in range(10):\n    print(")
+    hard = generate(engine, "x = qzv_ plork(")
+    for result in (easy, hard):
+        assert result.generated_tokens > 0
+        assert result.min_logprob is not None and result.mean_logprob is not None
+        assert uniform + 1 < result.min_logprob <= result.mean_logprob <= 0.0
+    # The model is surer of a loop's print( than of made-up names.
+    assert easy.mean_logprob > hard.mean_logprob
