@@ -118,3 +118,23 @@ async def test_stage_one_skips_generation_and_explicit_requests_are_always_answe
     assert event["score"] == 0.01 and event["features"]["decision=block"] == 1.0
     outcome = await pipeline.complete(doc, automatic=False)
     assert outcome.shown and len(backend.requests) == 1
+
+
+def test_stage_two_scores_only_the_shown_tokens_and_the_first_line_apart():
+    from hearth.completion.features import stage2_features
+    from hearth.completion.policy import Cursor
+    from hearth.model.backend import GenerationResult
+
+    # "    total += x\n    return total\n\nprint(" generated; the suggestion shows two
+    # lines after the four spaces already in the document.
+    raw = "    total += x\n    return total\n\nprint("
+    ends = [(9, -0.1), (15, -0.3), (25, -2.0), (31, -1.0), (33, -0.5), (39, -6.0)]
+    result = GenerationResult(raw, "max_tokens", generated_tokens=6, token_logprobs=tuple(ends))
+    shown = "total += x\n    return total"
+    features = stage2_features(shown, result, Cursor("def f(xs):\n    ", ""), raw_end=4 + len(shown))
+    # The unshown "\n\nprint(" tokens (-0.5, -6.0) do not count.
+    assert features["min_logprob"] == -2.0
+    assert features["mean_logprob"] == pytest.approx((-0.1 - 0.3 - 2.0 - 1.0) / 4)
+    assert features["first_line_mean_logprob"] == pytest.approx(-0.2)
+    assert features["first_line_min_logprob"] == -0.3
+    assert features["multiline"] == 1.0

@@ -61,21 +61,35 @@ def stage1_features(
     return features
 
 
-def stage2_features(text: str, result: GenerationResult | None, cursor: Cursor) -> dict[str, float]:
+def stage2_features(
+    text: str, result: GenerationResult | None, cursor: Cursor, raw_end: int | None = None
+) -> dict[str, float]:
+    """`raw_end`: where the shown `text` ends in the model's output, when it is a cut of it.
+
+    A multi-line suggestion earns most often through its first line (a partial
+    accept), so the first line gets its own length and log-probabilities.
+    """
     lines = text.split("\n") if text else []
     nonblank = [line.strip() for line in lines if line.strip()]
+    first = lines[0] if lines else ""
     features = {
         "chars_log": math.log1p(len(text)),
         "lines": float(len(lines)),
         "multiline": 1.0 if len(lines) > 1 else 0.0,
+        "first_line_chars_log": math.log1p(len(first.strip())),
         "repeated_lines": 1.0 - len(set(nonblank)) / len(nonblank) if nonblank else 0.0,
         "suffix_overlap": 1.0 if text.strip() and text.strip() in cursor.suffix[:2000] else 0.0,
         "alnum_share": sum(ch.isalnum() for ch in text) / len(text) if text else 0.0,
     }
     if result is not None:
+        end = len(result.text) if raw_end is None else raw_end
+        shown = result.logprobs_within(end) or [0.0]
+        first_line = result.logprobs_within(end - len(text) + len(first)) or shown
         features.update(
-            mean_logprob=result.mean_logprob if result.mean_logprob is not None else 0.0,
-            min_logprob=result.min_logprob if result.min_logprob is not None else 0.0,
+            mean_logprob=sum(shown) / len(shown),
+            min_logprob=min(shown),
+            first_line_mean_logprob=sum(first_line) / len(first_line),
+            first_line_min_logprob=min(first_line),
             generated_tokens_log=math.log1p(result.generated_tokens),
             stopped_naturally=1.0 if result.stop_reason in ("stop", "eos") else 0.0,
         )

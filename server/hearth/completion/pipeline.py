@@ -221,8 +221,10 @@ class CompletionPipeline:
             outcome.text, members = await _checked_members(cursor.prefix, outcome.text, cursor.suffix)
             timings["members"] = (self._clock() - mark) * 1000
         if outcome.text:
+            # What was cut from the front of the output, then what is shown of the rest.
+            raw_end = len(result.text) - len(aligned) + len(outcome.text)
             outcome.post = {
-                **stage2_features(outcome.text, result, cursor),
+                **stage2_features(outcome.text, result, cursor, raw_end),
                 "cut_for_syntax": float(validity == "cut"),
             }
         if validity == "dropped":

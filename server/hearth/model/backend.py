@@ -72,6 +72,19 @@ class GenerationResult:
     decode_ms: float = 0.0
     mean_logprob: float | None = None
     min_logprob: float | None = None
+    token_logprobs: tuple[tuple[int, float], ...] = ()
+    """Per generated token: where it ends in `text` (characters) and its log-probability,
+    so that what is finally shown, often a prefix, can be scored on its own."""
+
+    def logprobs_within(self, end: int) -> list[float]:
+        """Log-probabilities of the tokens that begin before character `end` of `text`."""
+        out, start = [], 0
+        for token_end, logprob in self.token_logprobs:
+            if start >= end:
+                break
+            out.append(logprob)
+            start = token_end
+        return out
 
     @property
     def cancelled(self) -> bool:

@@ -188,9 +188,9 @@ class _Engine:
                 if token == self._eos:
                     stop_reason = "eos"
                     break
-                state.record(token)
                 pieces.append(self._llm.detokenize([token], special=True))
                 text = b"".join(pieces).decode("utf-8", errors="ignore")
+                state.record(token, len(text))
                 cut = request.stop.cut(text)
                 if cut is not None:
                     text, stop_reason = text[:cut], "stop"
@@ -228,6 +228,7 @@ class _Engine:
             decode_ms=(ended - first) * 1000,
             mean_logprob=state.mean_logprob(),
             min_logprob=state.min_logprob(),
+            token_logprobs=tuple(zip(state.ends, state.logprobs, strict=True)),
         )
 
     def _prefill(self, prompt: list[int], reused: int, state: _DecodeState) -> bool:
@@ -277,7 +278,9 @@ class _DecodeState:
         self._cancel_below = cancel_below
         self._deadline = deadline
         self._last_logits = last_logits
-        self._logprobs: list[float] = []
+        self.logprobs: list[float] = []
+        self.ends: list[int] = []
+        """Where each token ends in the generated text, in characters."""
         self.reason: str | None = None
 
     def should_stop(self, _input_ids: Any, _logits: Any) -> bool:
@@ -289,17 +292,18 @@ class _DecodeState:
             return True
         return False
 
-    def record(self, token: int) -> None:
+    def record(self, token: int, text_end: int) -> None:
         logits = self._last_logits()
         top = float(logits.max())
         log_total = top + math.log(float(_exp_sum(logits, top)))
-        self._logprobs.append(float(logits[token]) - log_total)
+        self.logprobs.append(float(logits[token]) - log_total)
+        self.ends.append(text_end)
 
     def mean_logprob(self) -> float | None:
-        return sum(self._logprobs) / len(self._logprobs) if self._logprobs else None
+        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
 
     def min_logprob(self) -> float | None:
-        return min(self._logprobs) if self._logprobs else None
+        return min(self.logprobs) if self.logprobs else None
 
 
 def _exp_sum(logits: Any, top: float) -> float:
