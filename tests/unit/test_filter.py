@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 
@@ -138,3 +139,38 @@ def test_stage_two_scores_only_the_shown_tokens_and_the_first_line_apart():
     assert features["first_line_mean_logprob"] == pytest.approx(-0.2)
     assert features["first_line_min_logprob"] == -0.3
     assert features["multiline"] == 1.0
+
+
+class _BlocksLow:
+    """Stage 2 passes one-line suggestions and hides blocks."""
+
+    def score(self, stage, features):
+        return 0.05 if stage == 2 and features.get("multiline") else 0.9
+
+    def threshold(self, stage):
+        return 0.2
+
+
+def test_a_hidden_block_may_still_show_its_first_line():
+    def complete(output: str, text: str):
+        backend = ScriptedBackend([output])
+        sink = RecentSink()
+        pipeline = CompletionPipeline(
+            backend,
+            sink,
+            lambda: Settings(debounce_ms=0),
+            lambda: PromptFormat(),
+            suggestion_filter=_BlocksLow,
+        )
+        outcome = asyncio.run(
+            pipeline.complete(DocumentSnapshot("file:///a.py", "python", 1, text, len(text)), True)
+        )
+        return outcome, sink.recent("completion")[-1]
+
+    outcome, event = complete("\n    total = 0\n    for x in xs:\n        total += x", "def f(xs):\n    ")
+    assert outcome.text == "total = 0" and outcome.reason == "first line shown"
+    assert outcome.post["first_line_of_block"] == 1.0 and outcome.post["multiline"] == 0.0
+    assert event["score"] == 0.9
+    # A block that starts with a line break has no first line to offer.
+    outcome, event = complete("\n    return 1\n", "def f():")
+    assert not outcome.shown and outcome.reason == "filtered by stage 2" and event["score"] == 0.05

@@ -215,6 +215,7 @@ def run_mode(
         "generated": totals.get("generated", 0),
         "skipped_by_filter": totals.get("outcome:skipped by filter", 0),
         "hidden_by_filter": totals.get("outcome:filtered by stage 2", 0),
+        "cut_to_first_line_by_filter": totals.get("outcome:first line shown", 0),
         "model_s": round(model_s, 1),
         "idle_s": round(max(0.0, wall_s - model_s), 1),
         "by_language": {lang: t.summary() for lang, t in sorted(per_language.items())},

@@ -220,9 +220,9 @@ class CompletionPipeline:
             mark = self._clock()
             outcome.text, members = await _checked_members(cursor.prefix, outcome.text, cursor.suffix)
             timings["members"] = (self._clock() - mark) * 1000
+        # What was cut from the front of the output, then what is shown of the rest.
+        raw_end = len(result.text) - len(aligned) + len(outcome.text)
         if outcome.text:
-            # What was cut from the front of the output, then what is shown of the rest.
-            raw_end = len(result.text) - len(aligned) + len(outcome.text)
             outcome.post = {
                 **stage2_features(outcome.text, result, cursor, raw_end),
                 "cut_for_syntax": float(validity == "cut"),
@@ -233,12 +233,14 @@ class CompletionPipeline:
             outcome.reason = "uses a member its object does not have"
         elif not outcome.text:
             outcome.reason = "nothing useful generated"
-        elif self._filtered_out(2, {**outcome.features, **outcome.post}, outcome, settings, automatic):
+        elif self._filtered_out(
+            2, {**outcome.features, **outcome.post}, outcome, settings, automatic
+        ) and not self._first_line_passes(outcome, result, cursor, raw_end, settings):
             outcome.text, outcome.reason = "", "filtered by stage 2"
         elif not is_current():
             outcome.text, outcome.reason = "", "document changed"
         else:
-            outcome.reason = "shown"
+            outcome.reason = "first line shown" if outcome.post.get("first_line_of_block") else "shown"
         return outcome
 
     def estimate_tokens(self, text: str) -> int:
@@ -295,6 +297,36 @@ class CompletionPipeline:
             return False
         outcome.score = score
         return score < (settings.filter_threshold or model.threshold(stage))
+
+    def _first_line_passes(
+        self,
+        outcome: CompletionOutcome,
+        result: GenerationResult,
+        cursor: Cursor,
+        raw_end: int,
+        settings: Settings,
+    ) -> bool:
+        """Whether the first line of a multi-line suggestion the filter hid may be shown alone.
+
+        The filter judges a block as a whole, and a block is right less often
+        than its first line; hiding it would also lose the line the user could
+        have taken (with its own, separate score). On success the outcome shows
+        that line, with its features.
+        """
+        first, newline, _rest = outcome.text.partition("\n")
+        if not newline or not first.strip():
+            return False
+        rejected_score = outcome.score
+        post = {
+            **stage2_features(first, result, cursor, raw_end - len(outcome.text) + len(first)),
+            "cut_for_syntax": outcome.post.get("cut_for_syntax", 0.0),
+            "first_line_of_block": 1.0,
+        }
+        if self._filtered_out(2, {**outcome.features, **post}, outcome, settings, automatic=True):
+            outcome.score = rejected_score
+            return False
+        outcome.text, outcome.post = first, post
+        return True
 
     async def _generate(
         self, request: GenerationRequest, outcome: CompletionOutcome
