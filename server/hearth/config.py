@@ -50,7 +50,8 @@ class Settings:
     filter: bool = True
     """Let the learned acceptance filter skip or hide suggestions likely to be rejected."""
     filter_threshold: float = 0.0
-    """Acceptance probability below which the filter acts; 0 uses the thresholds chosen in training."""
+    """Acceptance estimate below which a generated suggestion is hidden; 0 uses the cut chosen in
+    training (the skip before generation always does)."""
     telemetry: bool = True
     """Log suggestion outcomes to the local database (never sent anywhere; DO_NOT_TRACK=1 also stops it)."""
     telemetry_capture_code: bool = False

@@ -174,3 +174,28 @@ def test_a_hidden_block_may_still_show_its_first_line():
     # A block that starts with a line break has no first line to offer.
     outcome, event = complete("\n    return 1\n", "def f():")
     assert not outcome.shown and outcome.reason == "filtered by stage 2" and event["score"] == 0.05
+
+
+class _Middling:
+    def score(self, stage, features):
+        return 0.5
+
+    def threshold(self, stage):
+        return 0.2
+
+
+def test_the_user_threshold_hides_and_never_skips_generation():
+    backend = ScriptedBackend(["\n    return 1"])
+    pipeline = CompletionPipeline(
+        backend,
+        RecentSink(),
+        lambda: Settings(debounce_ms=0, filter_threshold=0.9),
+        lambda: PromptFormat(),
+        suggestion_filter=_Middling,
+    )
+    text = "def f():\n    "
+    outcome = asyncio.run(
+        pipeline.complete(DocumentSnapshot("file:///a.py", "python", 1, text, len(text)), True)
+    )
+    assert len(backend.requests) == 1
+    assert outcome.reason == "filtered by stage 2"

@@ -296,7 +296,10 @@ class CompletionPipeline:
         if score is None:
             return False
         outcome.score = score
-        return score < (settings.filter_threshold or model.threshold(stage))
+        # The user's cut is for hiding; skipping before generation keeps the trained cut,
+        # which is set to lose little because a skipped suggestion cannot be judged later.
+        user_cut = settings.filter_threshold if stage == 2 else 0.0
+        return score < (user_cut or model.threshold(stage))
 
     def _first_line_passes(
         self,
