@@ -46,7 +46,7 @@ class EventStore:
         try:
             self._connect()
         except sqlite3.DatabaseError as exc:
-            if not _is_corruption(exc):
+            if not is_corruption(exc):
                 raise
             self._move_aside(exc)
             self._connect()
@@ -120,7 +120,7 @@ class EventStore:
         try:
             self._insert(rows)
         except sqlite3.DatabaseError as exc:
-            if not _is_corruption(exc):
+            if not is_corruption(exc):
                 raise
             self.close()
             self._move_aside(exc)
@@ -190,7 +190,8 @@ class EventStore:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged file, as opposed to one that is locked, busy, read-only or on a full disk."""
     if isinstance(exc, sqlite3.OperationalError):
         # locked, busy, read-only, disk full: not corruption, and not ours to delete
         return False

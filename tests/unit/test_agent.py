@@ -253,3 +253,34 @@ def test_stopping_an_edit_cancels_the_generation_in_flight(project):
     threading.Timer(0.3, stop.set).start()
     result = agent.run(EditRequest("add a docstring to tax"), should_stop=stop.is_set)
     assert result.message == "stopped" and backend.handles and backend.handles[0].cancelled
+
+
+def test_a_locked_conversation_file_is_left_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "chat.sqlite3"
+    ConversationStore(path).create("kept")
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store = ConversationStore(path, busy_timeout_s=0.1)
+        with pytest.raises(sqlite3.OperationalError):
+            store.create("while locked")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not list(tmp_path.glob("chat.sqlite3.corrupt-*"))
+    assert [c.title for c in ConversationStore(path).list()] == ["kept"]
+
+
+def test_a_corrupt_checkpoint_file_is_moved_aside_and_checkpoints_go_on(tmp_path):
+    from hearth.agent.changes import FileChange
+    from hearth.agent.checkpoint import CheckpointStore
+
+    path = tmp_path / "checkpoints.sqlite3"
+    path.write_bytes(b"\x00garbage" * 500)
+    store = CheckpointStore(path)
+    checkpoint = store.save(tmp_path, "add a line", [FileChange("a.py", "x\n", "x\ny\n")])
+    assert store.get(checkpoint).changes == (FileChange("a.py", "x\n", "x\ny\n"),)
+    assert list(tmp_path.glob("checkpoints.sqlite3.corrupt-*"))
+    assert path.stat().st_mode & 0o777 == 0o600

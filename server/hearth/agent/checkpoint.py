@@ -7,17 +7,15 @@ never something to overwrite.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hearth.agent.changes import FileChange
+from hearth.agent.private_db import PrivateDatabase
 
 CHECKPOINTS_FILE = "checkpoints.sqlite3"
 SCHEMA = """
@@ -41,19 +39,7 @@ class CheckpointStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.path, timeout=5)
-        try:
-            with conn:
-                conn.executescript(SCHEMA)
-                yield conn
-        finally:
-            conn.close()
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
+        self._db = PrivateDatabase(path, SCHEMA, clock).connect
 
     def save(self, root: Path, instruction: str, changes: list[FileChange]) -> str:
         checkpoint_id = uuid.uuid4().hex[:12]

@@ -8,17 +8,13 @@ and a new one started, so a damaged history never stops chat.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from hearth.agent.private_db import PrivateDatabase
 
 CONVERSATIONS_FILE = "chat.sqlite3"
 SCHEMA = """
@@ -48,45 +44,13 @@ class Conversation:
 
 
 class ConversationStore:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], float] = time.time, busy_timeout_s: float = 5.0
+    ) -> None:
         self.path = path
         self._clock = clock
-        self._ready = False
-
-    def _open(self) -> None:
-        """Create the file on first use (a server that never chats never writes it)."""
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            with self._connect() as db:
-                db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{int(self._clock())}")
-            log.error("conversation store %s is unreadable (%s); moved to %s", path, exc, aside)
-            path.replace(aside)
-            with self._connect() as db:
-                db.executescript(SCHEMA)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o600)
-        self._ready = True
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        if not self._ready:
-            self._open()
-        with self._connect() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # A connection per call: chat answers finish on the model's reader thread.
-        conn = sqlite3.connect(self.path, timeout=5)
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        self._file = PrivateDatabase(path, SCHEMA, clock, busy_timeout_s)
+        self._db = self._file.connect
 
     def create(self, title: str) -> str:
         conversation_id = uuid.uuid4().hex[:12]
