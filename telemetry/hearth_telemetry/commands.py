@@ -99,7 +99,8 @@ def _print_training(report: dict, out: TextIO) -> None:
         print(
             f"  at threshold {at['threshold']}: hides {at['rejections_hidden']:.0%} of rejections, "
             f"loses {at['acceptances_lost']:.0%} of acceptances and "
-            f"{at['accepted_chars_lost']:.0%} of accepted-and-retained characters",
+            f"{at['accepted_chars_lost']:.0%} of accepted-and-retained characters; acceptance rate "
+            f"x{at['acceptance_rate_gain']:.2f}, keystrokes saved x{at['keystrokes_saved_kept']:.2f}",
             file=out,
         )
         for row in m["curve"]:
