@@ -6,6 +6,7 @@ import json
 import sqlite3
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -61,10 +62,30 @@ def run_filter_train(data_dir: Path, max_char_loss: float, force: bool, as_json:
     target = data_dir / FILTER_FILE
     current, _ = load_filter(target)
     verdict = _compare(current, model, suggestions)
-    install = force or verdict["better"]
+    better = [stage for stage in (1, 2) if verdict[f"stage{stage}_better"]]
+    install = force or bool(better)
     if install:
+        if not force:  # each stage is kept where the current one does at least as well
+            kept = {
+                f"stage{stage}": current.metrics.get(f"stage{stage}")
+                for stage in (1, 2)
+                if stage not in better
+            }
+            model = replace(
+                model,
+                stage1=model.stage1 if 1 in better else current.stage1,
+                stage2=model.stage2 if 2 in better else current.stage2,
+                metrics={**model.metrics, **kept},
+            )
         model.save(target)
-    report = {**metrics, "current": verdict, "installed": install, "path": str(target)}
+    new_stages = [f"stage{stage}" for stage in ((1, 2) if force else better)] if install else []
+    report = {
+        **metrics,
+        "current": verdict,
+        "installed": install,
+        "new_stages": new_stages,
+        "path": str(target),
+    }
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -73,36 +94,36 @@ def run_filter_train(data_dir: Path, max_char_loss: float, force: bool, as_json:
 
 
 def _compare(current: FilterModel, new: FilterModel, suggestions: dict) -> dict[str, object]:
-    """The new filter is installed only if it beats the current one on the same held-out data."""
+    """Which stages of the new filter beat the current ones on the same held-out data."""
     figures: dict[str, object] = {"source": current.source}
-    better = True
     for stage in (1, 2):
         old_auc = evaluate(current, suggestions, stage) if current.source != "none" else None
         new_auc = new.metrics[f"stage{stage}"]["held_out_auc"]
         figures[f"stage{stage}_auc"] = None if old_auc is None else round(old_auc, 4)
-        if old_auc is not None and new_auc <= old_auc:
-            better = False
-    figures["better"] = better
+        figures[f"stage{stage}_better"] = old_auc is None or new_auc > old_auc
     return figures
 
 
 def _print_training(report: dict, out: TextIO) -> None:
+    def effect(at: dict) -> str:
+        return (
+            f"hides {at['rejections_hidden']:.0%} of rejections, loses {at['acceptances_lost']:.0%} of "
+            f"acceptances and {at['accepted_chars_lost']:.0%} of accepted-and-retained characters; "
+            f"acceptance rate x{at['acceptance_rate_gain']:.2f}, "
+            f"keystrokes saved x{at['keystrokes_saved_kept']:.2f}"
+        )
+
     for stage in ("stage1", "stage2"):
         m = report[stage]
-        at = m["at_threshold"]
         old = report["current"].get(f"{stage}_auc")
         print(
-            f"{stage}: trained on {m['train']}, held out {m['held_out']}; AUC {m['held_out_auc']}"
-            f" (current filter: {old if old is not None else 'none'})",
+            f"{stage}: trained on {m['train']}, held out the newest {m['held_out']}; AUC {m['held_out_auc']}"
+            f" (out of fold {m['out_of_fold_auc']}; current filter: {old if old is not None else 'none'})",
             file=out,
         )
-        print(
-            f"  at threshold {at['threshold']}: hides {at['rejections_hidden']:.0%} of rejections, "
-            f"loses {at['acceptances_lost']:.0%} of acceptances and "
-            f"{at['accepted_chars_lost']:.0%} of accepted-and-retained characters; acceptance rate "
-            f"x{at['acceptance_rate_gain']:.2f}, keystrokes saved x{at['keystrokes_saved_kept']:.2f}",
-            file=out,
-        )
+        cut = m["at_threshold"]["threshold"]
+        print(f"  cut {cut}, on all out of fold: {effect(m['out_of_fold_at_threshold'])}", file=out)
+        print(f"  on the newest {m['held_out']}: {effect(m['at_threshold'])}", file=out)
         for row in m["curve"]:
             print(
                 f"    cut {row['threshold']:.1f}: rejections hidden {row['rejections_hidden']:.0%}, "
@@ -110,7 +131,10 @@ def _print_training(report: dict, out: TextIO) -> None:
                 f"characters lost {row['accepted_chars_lost']:.0%}",
                 file=out,
             )
-    state = "installed at " + report["path"] if report["installed"] else "not installed (not better)"
+    if report["installed"]:
+        state = f"installed at {report['path']} (new: {', '.join(report['new_stages'])})"
+    else:
+        state = "not installed: neither stage beats the current filter"
     print(f"filter {state}", file=out)
 
 
