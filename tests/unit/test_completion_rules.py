@@ -10,7 +10,7 @@ from hearth.completion.postprocess import (
     split_trailing_space,
     trim_suffix_overlap,
 )
-from hearth.completion.prompt import build_prompt, prefix_window
+from hearth.completion.prompt import assemble, code_window, prefix_window
 from hearth.completion.validity import keep_valid
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
@@ -141,6 +141,10 @@ def test_prefix_window_start_moves_in_steps_while_typing():
     later = prefix_window(prefix + "more typing", 3000)
     assert len(first) <= 3000 and later.startswith(first[:100])
     assert later.endswith("more typing")
+
+
+def build_prompt(prefix: str, suffix: str, language_id: str, path_hint: str, fmt: PromptFormat, budget: int):
+    return assemble(code_window(prefix, suffix, language_id, path_hint, fmt, budget, 0), fmt)
 
 
 def test_prompt_is_stable_first_for_every_format():

@@ -112,17 +112,3 @@ def assemble(window: CodeWindow, fmt: PromptFormat, context: str = "") -> Prompt
     else:
         text = f"{fmt.fim_prefix}{context}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
     return Prompt(text, len(before), len(after), header)
-
-
-def build_prompt(
-    prefix: str,
-    suffix: str,
-    language_id: str,
-    path_hint: str,
-    fmt: PromptFormat,
-    budget_tokens: int,
-    context: str = "",
-    reserved_tokens: int = 0,
-) -> Prompt:
-    window = code_window(prefix, suffix, language_id, path_hint, fmt, budget_tokens, reserved_tokens)
-    return assemble(window, fmt, context)
