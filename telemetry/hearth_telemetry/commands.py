@@ -62,28 +62,21 @@ def run_filter_train(data_dir: Path, max_char_loss: float, force: bool, as_json:
     target = data_dir / FILTER_FILE
     current, _ = load_filter(target)
     verdict = _compare(current, model, suggestions)
-    better = [stage for stage in (1, 2) if verdict[f"stage{stage}_better"]]
-    install = force or bool(better)
-    if install:
-        if not force:  # each stage is kept where the current one does at least as well
-            kept = {
-                f"stage{stage}": current.metrics.get(f"stage{stage}")
-                for stage in (1, 2)
-                if stage not in better
-            }
-            model = replace(
-                model,
-                stage1=model.stage1 if 1 in better else current.stage1,
-                stage2=model.stage2 if 2 in better else current.stage2,
-                metrics={**model.metrics, **kept},
-            )
+    new_stages = [1, 2] if force else [stage for stage in (1, 2) if verdict[f"stage{stage}_better"]]
+    if new_stages:
+        # A stage the new filter does not beat stays as it is, with its own figures.
+        kept = [f"stage{stage}" for stage in (1, 2) if stage not in new_stages]
+        model = replace(
+            model,
+            **{name: getattr(current, name) for name in kept},
+            metrics={**model.metrics, **{name: current.metrics.get(name) or {} for name in kept}},
+        )
         model.save(target)
-    new_stages = [f"stage{stage}" for stage in ((1, 2) if force else better)] if install else []
     report = {
         **metrics,
         "current": verdict,
-        "installed": install,
-        "new_stages": new_stages,
+        "installed": bool(new_stages),
+        "new_stages": [f"stage{stage}" for stage in new_stages],
         "path": str(target),
     }
     if as_json:
