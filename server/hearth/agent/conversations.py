@@ -49,8 +49,7 @@ class ConversationStore:
     ) -> None:
         self.path = path
         self._clock = clock
-        self._file = PrivateDatabase(path, SCHEMA, clock, busy_timeout_s)
-        self._db = self._file.connect
+        self._db = PrivateDatabase(path, SCHEMA, clock, busy_timeout_s).connect
 
     def create(self, title: str) -> str:
         conversation_id = uuid.uuid4().hex[:12]

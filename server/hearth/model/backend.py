@@ -70,11 +70,18 @@ class GenerationResult:
     prompt_ms: float = 0.0
     """Prompt evaluation: from start to the first token."""
     decode_ms: float = 0.0
-    mean_logprob: float | None = None
-    min_logprob: float | None = None
     token_logprobs: tuple[tuple[int, float], ...] = ()
     """Per generated token: where it ends in `text` (characters) and its log-probability,
     so that what is finally shown, often a prefix, can be scored on its own."""
+
+    @property
+    def mean_logprob(self) -> float | None:
+        logprobs = [logprob for _end, logprob in self.token_logprobs]
+        return sum(logprobs) / len(logprobs) if logprobs else None
+
+    @property
+    def min_logprob(self) -> float | None:
+        return min((logprob for _end, logprob in self.token_logprobs), default=None)
 
     def logprobs_within(self, end: int) -> list[float]:
         """Log-probabilities of the tokens that begin before character `end` of `text`."""

@@ -226,8 +226,6 @@ class _Engine:
             queue_ms=queue_ms,
             prompt_ms=(first - started) * 1000,
             decode_ms=(ended - first) * 1000,
-            mean_logprob=state.mean_logprob(),
-            min_logprob=state.min_logprob(),
             token_logprobs=tuple(zip(state.ends, state.logprobs, strict=True)),
         )
 
@@ -298,12 +296,6 @@ class _DecodeState:
         log_total = top + math.log(float(_exp_sum(logits, top)))
         self.logprobs.append(float(logits[token]) - log_total)
         self.ends.append(text_end)
-
-    def mean_logprob(self) -> float | None:
-        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
-
-    def min_logprob(self) -> float | None:
-        return min(self.logprobs) if self.logprobs else None
 
 
 def _exp_sum(logits: Any, top: float) -> float:
