@@ -21,8 +21,8 @@ from hearth_telemetry.filter import FilterModel, StageModel
 from hearth_telemetry.stats import Suggestion, displayed
 
 MIN_PER_CLASS = 20
-HOLDOUT = 0.25
 FOLDS = 4
+"""Stretches of the log, oldest first; the newest is the held-out quarter."""
 MIN_AUC_TO_ACT = 0.55
 REGULARIZATION = 0.05
 """Inverse strength for scikit-learn: strong, because a few hundred suggestions from one
@@ -117,21 +117,21 @@ def fit_stage(data: list[Sample], max_char_loss: float) -> tuple[StageModel, dic
         scaler, model = fitted
         return [float(p) for p in model.predict_proba(scaler.transform(matrix(rows)))[:, 1]]
 
-    split = int(len(data) * (1 - HOLDOUT))
+    split = _fold_start(FOLDS - 1, len(data))
     train, held = data[:split], data[split:]
     if len({s.label for s in held}) < 2 or len({s.label for s in train}) < 2:
         raise NotEnoughData("the held-out part has only one class; collect more suggestions")
-    held_scores = scores(fit(train), held)
-    auc = float(roc_auc_score([s.label for s in held], held_scores))
     # A quarter of the data alone gives a jumpy cut; every sample scored by a model that
-    # did not see it gives a steadier one.
+    # did not see it gives a steadier one. The last stretch is the held-out quarter.
     out_of_fold: list[float] = []
     for k in range(FOLDS):
-        start, end = k * len(data) // FOLDS, (k + 1) * len(data) // FOLDS
+        start, end = _fold_start(k, len(data)), _fold_start(k + 1, len(data))
         fold, rest = data[start:end], data[:start] + data[end:]
         if len({s.label for s in rest}) < 2:
             raise NotEnoughData("one stretch of suggestions holds every acceptance; collect more")
         out_of_fold += scores(fit(rest), fold)
+    held_scores = out_of_fold[split:]
+    auc = float(roc_auc_score([s.label for s in held], held_scores))
     oof_auc = float(roc_auc_score([s.label for s in data], out_of_fold))
     # A stage that cannot tell acceptances from rejections on data it did not see
     # would only drop suggestions at random: it is kept, but never acts.
@@ -158,6 +158,10 @@ def fit_stage(data: list[Sample], max_char_loss: float) -> tuple[StageModel, dic
     return stage, metrics
 
 
+def _fold_start(k: int, size: int) -> int:
+    return k * size // FOLDS
+
+
 def choose_threshold(scores: list[float], data: list[Sample], max_char_loss: float) -> float:
     """The highest cut that loses at most `max_char_loss` of accepted-and-retained characters."""
     best = 0.0
@@ -178,7 +182,7 @@ def evaluate(model: FilterModel, suggestions: dict[str, Suggestion], stage: int)
     from sklearn.metrics import roc_auc_score
 
     data = samples(suggestions, stage)
-    held = data[int(len(data) * (1 - HOLDOUT)) :]
+    held = data[_fold_start(FOLDS - 1, len(data)) :]
     if held and held[0].ts <= float(model.metrics.get("trained_until", 0.0)):
         recorded = model.metrics.get(f"stage{stage}", {}).get("held_out_auc")
         return float(recorded) if recorded is not None else None
