@@ -158,28 +158,32 @@ class _BlocksLow:
         return 0.2
 
 
-def test_a_hidden_block_may_still_show_its_first_line():
-    def complete(output: str, text: str):
-        backend = ScriptedBackend([output])
-        sink = RecentSink()
-        pipeline = CompletionPipeline(
-            backend,
-            sink,
-            lambda: Settings(debounce_ms=0),
-            lambda: PromptFormat(),
-            suggestion_filter=_BlocksLow,
-        )
-        outcome = asyncio.run(
-            pipeline.complete(DocumentSnapshot("file:///a.py", "python", 1, text, len(text)), True)
-        )
-        return outcome, sink.recent("completion")[-1]
+def complete_automatically(suggestion_filter, output: str, text: str, settings: Settings | None = None):
+    """One automatic request at the end of `text`, the scripted model answering `output`."""
+    backend = ScriptedBackend([output])
+    sink = RecentSink()
+    pipeline = CompletionPipeline(
+        backend,
+        sink,
+        lambda: settings or Settings(debounce_ms=0),
+        lambda: PromptFormat(),
+        suggestion_filter=suggestion_filter,
+    )
+    outcome = asyncio.run(
+        pipeline.complete(DocumentSnapshot("file:///a.py", "python", 1, text, len(text)), True)
+    )
+    return outcome, backend, sink.recent("completion")[-1]
 
-    outcome, event = complete("\n    total = 0\n    for x in xs:\n        total += x", "def f(xs):\n    ")
+
+def test_a_hidden_block_may_still_show_its_first_line():
+    outcome, _backend, event = complete_automatically(
+        _BlocksLow, "\n    total = 0\n    for x in xs:\n        total += x", "def f(xs):\n    "
+    )
     assert outcome.text == "total = 0" and outcome.reason == "first line shown"
     assert outcome.post["first_line_of_block"] == 1.0 and outcome.post["multiline"] == 0.0
     assert event["score"] == 0.9
     # A block that starts with a line break has no first line to offer.
-    outcome, event = complete("\n    return 1\n", "def f():")
+    outcome, _backend, event = complete_automatically(_BlocksLow, "\n    return 1\n", "def f():")
     assert not outcome.shown and outcome.reason == "filtered by stage 2" and event["score"] == 0.05
 
 
@@ -192,18 +196,8 @@ class _Middling:
 
 
 def test_the_user_threshold_hides_and_never_skips_generation():
-    backend = ScriptedBackend(["\n    return 1"])
-    pipeline = CompletionPipeline(
-        backend,
-        RecentSink(),
-        lambda: Settings(debounce_ms=0, filter_threshold=0.9),
-        lambda: PromptFormat(),
-        suggestion_filter=_Middling,
-    )
-    text = "def f():\n    "
-    outcome = asyncio.run(
-        pipeline.complete(DocumentSnapshot("file:///a.py", "python", 1, text, len(text)), True)
-    )
+    settings = Settings(debounce_ms=0, filter_threshold=0.9)
+    outcome, backend, _event = complete_automatically(_Middling, "\n    return 1", "def f():\n    ", settings)
     assert len(backend.requests) == 1
     assert outcome.reason == "filtered by stage 2"
 
