@@ -59,12 +59,13 @@ def test_ctrl_c_stops_the_answer_not_the_program(tmp_path):
     process.stdin.write(b"Write a very long essay about every sorting algorithm you know.\n")
     process.stdin.flush()
     os.set_blocking(process.stdout.fileno(), False)
+    # Ctrl-C as soon as the answer has begun: the embedded model's greedy essay runs for
+    # hundreds of tokens (seconds), so the answer is still streaming however slow the machine.
     seen = b""
     deadline = time.monotonic() + 90
-    while len(seen) < 120 and time.monotonic() < deadline:
+    while len(seen.removeprefix(b"you> ").strip()) < 8 and time.monotonic() < deadline:
         seen += os.read(process.stdout.fileno(), 4096) if _readable(process) else b""
-        time.sleep(0.05)
-    assert len(seen) >= 120, seen
+    assert len(seen.removeprefix(b"you> ").strip()) >= 8, seen
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     process.stdin.write(b"Say hello.\n")
     process.stdin.flush()
