@@ -10,6 +10,7 @@ from typing import Any
 from hearth import __version__
 from hearth.config import Settings, parse_settings
 from hearth.logs import setup_logging
+from hearth.safepath import isolate
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
@@ -41,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--stdio", action="store_true", help="speak LSP over stdio (default)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen for one client on TCP")
+    serve.add_argument("--tcp", metavar="HOST:PORT",
+                       help="listen for one client on TCP (loopback; the client sends a token)")  # fmt: skip
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="with --tcp: allow an address other machines can reach")  # fmt: skip
+    serve.add_argument("--token-file", help="with --tcp: write the token here (default: in the data dir)")
     _model_options(serve)
 
     complete = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL")
@@ -63,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub.add_parser("list", help="the catalog, and which models are on this machine")
     pull = models_sub.add_parser("pull", help="download a catalog model (uses the network)")
     pull.add_argument("name")
+    pull.add_argument("--allow-unverified", action="store_true",
+                      help="take a file even when no sha256 is known for it")  # fmt: skip
 
     chat = sub.add_parser("chat", help="ask the model about your code, in the terminal")
     chat.add_argument("-m", "--message", help="ask one question, print the answer and exit")
@@ -149,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    isolate()
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
     settings, raw = _settings(args)
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
-            return run_tcp(host or "127.0.0.1", int(port), raw)
+            return run_tcp(host or "127.0.0.1", int(port), raw, args.allow_remote, args.token_file)
         return run_stdio(raw)
     if args.command == "complete":
         from hearth.complete_cli import run_complete
@@ -274,7 +282,7 @@ def _models(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        path = pull(wanted, directory)
+        path = pull(wanted, directory, allow_unverified=args.allow_unverified)
     except PullError as exc:
         print(f"hearth: {exc}", file=sys.stderr)
         return 1

@@ -7,13 +7,17 @@ library or a child process can never corrupt the protocol channel.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from hearth.config import Settings, parse_settings
+from hearth.lsp.handshake import FIRST_FRAME_SECONDS, Refused, authenticate, read_first_frame, server_token
 from hearth.lsp.server import build_server
 from hearth.lsp.transport import FrameWriter, serve
 from hearth.model.manager import ModelManager
@@ -33,19 +37,70 @@ def run_stdio(settings: dict[str, Any] | None = None) -> int:
     return _run(lambda n: os.read(stdin_fd, n), writer, settings)
 
 
-def run_tcp(host: str, port: int, settings: dict[str, Any] | None = None) -> int:
+def run_tcp(
+    host: str,
+    port: int,
+    settings: dict[str, Any] | None = None,
+    allow_remote: bool = False,
+    token_file: str | None = None,
+) -> int:
+    """Serve the first connection that authenticates (see `handshake`); others are closed."""
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    if not allow_remote and not _is_loopback(host):
+        sys.stderr.write(
+            f"hearth: refusing to listen on {host}: not a loopback address (see --allow-remote)\n"
+        )
+        return 2
+    if allow_remote and not _is_loopback(host):
+        sys.stderr.write(f"hearth: WARNING: listening on {host}: other machines can reach this port\n")
+    try:
+        token = server_token(data_dir(), Path(token_file) if token_file else None)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"hearth: no token for the TCP port: {exc}\n")
+        return 2
     with socket.create_server((host, port)) as listener:
-        log.info("listening on %s:%s", host, listener.getsockname()[1])
-        sys.stderr.write(f"hearth: listening on {host}:{listener.getsockname()[1]}\n")
-        conn, peer = listener.accept()
-    log.info("client connected from %s", peer)
+        bound = listener.getsockname()[1]
+        sys.stderr.write(f"hearth: listening on {host}:{bound}; token: {token.source}\n")
+        sys.stderr.flush()
+        while True:
+            conn, peer = listener.accept()
+            conn.settimeout(FIRST_FRAME_SECONDS)
+            try:
+                first, rest = read_first_frame(conn.recv)
+                first = authenticate(first, token.value)
+            except Refused as exc:
+                log.warning("closed a connection from %s: %s", peer[0], exc)
+                _close(conn)
+                continue
+            conn.settimeout(None)
+            log.info("client connected from %s", peer[0])
+            break
     with conn:
-        return _run(conn.recv, FrameWriter(conn.sendall), settings)
+        return _run(conn.recv, FrameWriter(conn.sendall), settings, first=[first], pending=rest)
 
 
-def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int:
+def _is_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+def _close(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+    conn.close()
+
+
+def _run(
+    read: Any,
+    writer: FrameWriter,
+    settings: dict[str, Any] | None,
+    first: list[Any] | None = None,
+    pending: bytes = b"",
+) -> int:
     models = ModelManager(data_dir())
     telemetry = TelemetrySink(data_dir() / TELEMETRY_FILE)
     server = build_server(models, telemetry=telemetry, filter_file=FilterFile(data_dir() / FILTER_FILE))
@@ -61,6 +116,8 @@ def _run(read: Any, writer: FrameWriter, settings: dict[str, Any] | None) -> int
             writer,
             parent_pid=lambda: server.parent_pid,
             on_loop=server.model_progress.attach,
+            first=first or [],
+            pending=pending,
         )
     finally:
         models.close()

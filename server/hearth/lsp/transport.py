@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hearth.lsp.framing import Frame, FrameDecoder
@@ -49,8 +49,14 @@ def serve(
     writer: FrameWriter,
     parent_pid: Callable[[], int | None] = lambda: None,
     on_loop: Callable[[asyncio.AbstractEventLoop], None] = lambda loop: None,
+    first: Sequence[Any] = (),
+    pending: bytes = b"",
 ) -> int:
-    """Serve one client until exit or end of input; returns the process exit code."""
+    """Serve one client until exit or end of input; returns the process exit code.
+
+    `first` are messages already decoded (the TCP handshake's initialize) and
+    `pending` the bytes that arrived after them; both come before `read`.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     done: asyncio.Future[int] = loop.create_future()
@@ -63,13 +69,18 @@ def serve(
     protocol.on_exit = finish
     on_loop(loop)
 
+    for message in first:
+        loop.call_soon(_deliver, protocol, message)
+
     def reader() -> None:
         decoder = FrameDecoder()
+        data = pending
         while True:
-            try:
-                data = read(65536)
-            except (OSError, ValueError):
-                data = b""
+            if not data:
+                try:
+                    data = read(65536)
+                except (OSError, ValueError):
+                    data = b""
             if not data:
                 log.info("input closed; stopping")
                 loop.call_soon_threadsafe(finish, 0 if protocol._shutdown else 1)
@@ -81,6 +92,7 @@ def serve(
                     log.warning("protocol: %s (%d bytes skipped)", event.reason, event.skipped_bytes)
                     if event.request_id is not None:
                         loop.call_soon_threadsafe(protocol.reply_parse_error, event.request_id, event.reason)
+            data = b""
 
     threading.Thread(target=reader, name="hearth-reader", daemon=True).start()
     watcher = loop.create_task(_watch_parent(parent_pid, finish))
