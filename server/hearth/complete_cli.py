@@ -19,6 +19,7 @@ from hearth.completion.pipeline import CompletionOutcome, CompletionPipeline, Do
 from hearth.completion.policy import Cursor
 from hearth.config import Settings
 from hearth.context.engine import ContextEngine
+from hearth.context.git import run_git
 from hearth.context.index import RepoIndex, index_path
 from hearth.context.languages import language_of
 from hearth.events import NullSink
@@ -108,10 +109,7 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
 def workspace_index(directory: Path) -> RepoIndex | None:
     """The repository index of the directory's git work tree (persisted; quick after the first run)."""
     try:
-        top = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
+        top = run_git(directory, "rev-parse", "--show-toplevel", timeout=10).decode().strip()
     except (OSError, subprocess.SubprocessError):
         return None
     root = Path(top)
@@ -173,7 +171,8 @@ def run_context(spec: str, settings: Settings, as_json: bool) -> int:
     )
     snap = replace(snap, path_hint=_relative(path, index))
     offset = snap.offset
-    prompt, _held, block = pipeline.prompt_for(snap, Cursor(snap.text[:offset], snap.text[offset:]), settings)
+    shown, _held, block = pipeline.prompt_for(snap, Cursor(snap.text[:offset], snap.text[offset:]), settings)
+    prompt = shown.text
     parts = [
         {"source": p.source, "label": p.label, "tokens": count(p.text), "text": p.text} for p in block.parts
     ]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hearth.context.git import run_git
 from hearth.context.languages import language_of
 
 _OPENERS = (":", "{", "(", "[")
@@ -120,7 +120,7 @@ def tasks_from_commits(repo: Path, rev_range: str, pattern: str) -> list[Task]:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+    return run_git(repo, *args, timeout=120).decode("utf-8", "replace")
 
 
 def next_keystroke(span: str, pos: int) -> str:

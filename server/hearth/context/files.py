@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from hearth.context.git import run_git
 from hearth.context.languages import language_of
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,7 @@ def readable_source(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bool:
 
 def _candidates(root: Path) -> Iterator[Path]:
     try:
-        listed = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        listed = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
         names = [name for name in listed.decode("utf-8", "surrogateescape").split("\0") if name]
     except (OSError, subprocess.SubprocessError):
         names = []
