@@ -14,6 +14,7 @@ from pathlib import Path
 from hearth.agent.changes import FileChange, Sources
 from hearth.agent.context import Focus
 from hearth.context.index import RepoIndex
+from hearth.context.jedi_names import jedi_project
 
 
 class ToolFailed(Exception):
@@ -53,9 +54,7 @@ class PythonTools:
     def __init__(self, sources: Sources, index: RepoIndex | None = None) -> None:
         self._sources = sources
         self._index = index
-        import jedi
-
-        self._project = jedi.Project(str(sources.root))
+        self._project = jedi_project(sources.root)
 
     def _script(self, relative: str):  # type: ignore[no-untyped-def]
         import jedi

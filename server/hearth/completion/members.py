@@ -11,6 +11,9 @@ only a known miss is cut. This runs after generation, in a worker thread.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from hearth.context.jedi_names import jedi_project
 
 _ATTRIBUTE = re.compile(r"(?<=[\w\)\]])\.([A-Za-z_]\w*)")
 _STRINGS = re.compile(r"(\"\"\"|''').*?\1|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|#[^\n]*", re.DOTALL)
@@ -22,7 +25,8 @@ def _known_members(code: str, path: str | None, line: int, column: int) -> set[s
 
     try:
         # A fresh Script per question: a reused one answers later completions with nothing.
-        names = jedi.Script(code, path=path).complete(line, column)
+        project = jedi_project(Path(path).parent if path else None)
+        names = jedi.Script(code, path=path, project=project).complete(line, column)
     except Exception:  # jedi fails on odd code; that is not the suggestion's fault
         return None
     members = {name.name for name in names}

@@ -9,10 +9,12 @@ the next one.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,21 @@ class Resolved:
     module: str
     signature: str
     doc: str
+
+
+def jedi_project(root: Path | str | None) -> Any:
+    """A jedi project that nothing in the repository configures.
+
+    `jedi.Script` without a project, and `jedi.get_default_project`, read
+    `.jedi/project.json` from the file's folder upwards (or from the working
+    directory), and its `environment_path` names a Python that jedi then runs.
+    A project built here takes the environment of this process (or the user's
+    `VIRTUAL_ENV`), and never loads compiled extensions from the workspace.
+    """
+    import jedi
+
+    folder = Path(root) if root else Path(tempfile.gettempdir())
+    return jedi.Project(str(folder), load_unsafe_extensions=False)
 
 
 class JediResolver:
@@ -54,8 +71,8 @@ class JediResolver:
         try:
             import jedi
 
-            project = jedi.Project(self._root) if self._root else None
-            script = jedi.Script(code=text, path=path or None, project=project)
+            folder = self._root or (Path(path).parent if path else None)
+            script = jedi.Script(code=text, path=path or None, project=jedi_project(folder))
             for name, (line, column) in names.items():
                 results[(path, name)] = _first(script.goto(line, column, follow_imports=True), name, path)
         except Exception as exc:  # jedi on broken code may raise anything
