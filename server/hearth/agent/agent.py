@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
-from hearth.agent.chat import CHATML_STOP, render_chatml
+from hearth.agent.chat import CHATML_STOP, chatml
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
@@ -28,7 +28,7 @@ from hearth.agent.workspace import PathRefused
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
-from hearth.model.backend import GenerationRequest, ModelBackend
+from hearth.model.backend import GenerationRequest, ModelBackend, Spans
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +190,13 @@ class EditAgent:
         result.message = f"no valid edit after {len(result.attempts)} attempts: {feedback}"
         return result
 
-    def _generate(self, prompt: str, grammar: str, attempt: int, should_stop: Callable[[], bool]) -> str:
+    def _generate(
+        self, prompt: tuple[str, Spans], grammar: str, attempt: int, should_stop: Callable[[], bool]
+    ) -> str:
         handle = self._backend.submit(
             GenerationRequest(
-                prompt=prompt,
+                prompt=prompt[0],
+                control=prompt[1],
                 max_tokens=self._settings.max_tokens,
                 deadline_s=120.0,
                 stop=CHATML_STOP,
@@ -233,7 +236,7 @@ class EditAgent:
         return texts
 
 
-def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> str:
+def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> tuple[str, Spans]:
     shown = []
     for part in excerpts:
         last = part.start_line + part.text.count("\n")
@@ -242,4 +245,4 @@ def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> str:
     user = "\n\n".join(shown) + f"\n\nInstruction: {instruction}"
     if feedback:
         user += f"\n\nYour previous edit was rejected: {feedback}\nWrite a corrected edit."
-    return render_chatml([Message("system", EDIT_SYSTEM_PROMPT), Message("user", user)])
+    return chatml([Message("system", EDIT_SYSTEM_PROMPT), Message("user", user)])

@@ -19,11 +19,14 @@ from hearth.completion.prompt import estimate_tokens
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.model.backend import (
+    Control,
     GenerationHandle,
     GenerationRequest,
     GenerationResult,
     ModelBackend,
+    Spans,
     TextCallback,
+    compose,
 )
 from hearth.model.stopping import StopSpec
 
@@ -36,10 +39,18 @@ CHATML_STOP = StopSpec(max_lines=100000, stop_strings=("<|im_end|>", "<|im_start
 """Where a chat answer or an edit draft ends: the model's end of turn, never a line count."""
 
 
+def chatml(messages: list[Message]) -> tuple[str, Spans]:
+    """The ChatML prompt (SmolLM2, Qwen and most small GGUF instruct models use it), with the
+    spans of its turn markers: only those are control tokens, never what a message contains."""
+    start, end = Control("<|im_start|>"), Control("<|im_end|>")
+    parts: list[str | Control] = []
+    for m in messages:
+        parts += [start, f"{m.role}\n{m.content}", end, "\n"]
+    return compose(*parts, start, "assistant\n")
+
+
 def render_chatml(messages: list[Message]) -> str:
-    """The ChatML prompt (SmolLM2, Qwen and most small GGUF instruct models use it)."""
-    turns = [f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages]
-    return "".join(turns) + "<|im_start|>assistant\n"
+    return chatml(messages)[0]
 
 
 def fit_history(
@@ -55,6 +66,14 @@ def fit_history(
         kept.insert(0, message)
         used += cost
     return [system, *kept, last]
+
+
+def fit_text(text: str, budget_tokens: int, count: CountTokens) -> str:
+    """`text` whole if it fits, else its beginning and end with a marked gap."""
+    if count(text) <= budget_tokens:
+        return text
+    keep = max(1, len(text) * max(1, budget_tokens) // max(1, count(text)) // 2 - 16)
+    return f"{text[:keep]}\n[... {len(text) - 2 * keep} characters left out ...]\n{text[-keep:]}"
 
 
 @dataclass(frozen=True)
@@ -117,17 +136,23 @@ class ChatService:
             history = list(stored.messages)
         question = request.messages[-1]
         history += list(request.messages[:-1])
-        context = gather(
-            question.content, request.focus, self._index(), settings.chat_context_tokens, self._count
-        )
-        content = f"{context}\n\nQuestion: {question.content}" if context else question.content
         budget = settings.context_size - settings.chat_max_tokens - 32
+        # The system prompt and the question always fit: the context gets what they leave,
+        # and a question too long on its own keeps its beginning and its end.
+        asked = fit_text(question.content, budget - self._count(SYSTEM_PROMPT) - 32, self._count)
+        room = budget - self._count(SYSTEM_PROMPT) - self._count(asked) - 32
+        context = gather(
+            asked, request.focus, self._index(), max(0, min(settings.chat_context_tokens, room)), self._count
+        )
+        content = f"{context}\n\nQuestion: {asked}" if context else asked
         messages = fit_history(
             Message("system", SYSTEM_PROMPT), history, Message("user", content), budget, self._count
         )
+        prompt, control = chatml(messages)
         handle = self._backend.submit(
             GenerationRequest(
-                prompt=render_chatml(messages),
+                prompt=prompt,
+                control=control,
                 max_tokens=settings.chat_max_tokens,
                 deadline_s=max(30.0, settings.chat_max_tokens / 4),
                 stop=CHATML_STOP,

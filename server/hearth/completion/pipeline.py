@@ -21,7 +21,7 @@ from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.members import cut_unknown_members
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
-from hearth.completion.prompt import CHARS_PER_TOKEN, assemble, code_window
+from hearth.completion.prompt import CHARS_PER_TOKEN, Prompt, assemble, code_window
 from hearth.completion.validity import keep_valid
 from hearth.config import Settings
 from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
@@ -178,10 +178,11 @@ class CompletionPipeline:
             return outcome
         mark = self._clock()
         fmt = self._format()
-        prompt_text, held_back, outcome.context = self.prompt_for(doc, cursor, settings)
+        prompt, held_back, outcome.context = self.prompt_for(doc, cursor, settings)
         timings["context"] = (self._clock() - mark) * 1000
         request = GenerationRequest(
-            prompt=prompt_text,
+            prompt=prompt.text,
+            control=prompt.control,
             max_tokens=settings.max_tokens,
             deadline_s=settings.deadline_ms / 1000,
             stop=_with_markers(decision.stop, fmt.stop),
@@ -193,7 +194,7 @@ class CompletionPipeline:
             return outcome
         outcome.generation = result
         if result.prompt_tokens > 32:
-            measured = len(prompt_text) / result.prompt_tokens
+            measured = len(prompt.text) / result.prompt_tokens
             self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
         timings["model"] = result.prompt_ms + result.decode_ms
         timings["model_prompt"] = result.prompt_ms
@@ -248,7 +249,7 @@ class CompletionPipeline:
 
     def prompt_for(
         self, doc: DocumentSnapshot, cursor: Cursor, settings: Settings
-    ) -> tuple[str, str, ContextBlock]:
+    ) -> tuple[Prompt, str, ContextBlock]:
         """What the model is shown for this cursor: the prompt, the whitespace held back, the context."""
         fmt = self._format()
         prompt_prefix, held_back = split_trailing_space(cursor.prefix)
@@ -262,7 +263,7 @@ class CompletionPipeline:
         if with_context:
             # What the window shows needs no context: it starts where the window does.
             context = self._context_block(doc, len(prompt_prefix), len(window.before), reserved)
-        return assemble(window, fmt, context.text).text, held_back, context
+        return assemble(window, fmt, context.text), held_back, context
 
     def _context_block(self, doc: DocumentSnapshot, cursor: int, visible: int, budget: int) -> ContextBlock:
         assert self._context is not None

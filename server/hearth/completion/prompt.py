@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hearth.completion.policy import comment_token
+from hearth.model.backend import Control, Spans, compose
 from hearth.model.catalog import PromptFormat
 
 CHARS_PER_TOKEN = 3
@@ -32,6 +33,8 @@ class Prompt:
     prefix_chars: int
     suffix_chars: int
     header: str
+    control: Spans = ()
+    """Where the FIM markers are; the code around them is tokenized as text."""
 
 
 def prefix_window(prefix: str, budget_chars: int, step: int = WINDOW_STEP_LINES) -> str:
@@ -107,8 +110,9 @@ def assemble(window: CodeWindow, fmt: PromptFormat, context: str = "") -> Prompt
     header, before, after = window.header, window.before, window.after
     if fmt.kind == "prefix":
         return Prompt(context + header + before, len(before), 0, header)
+    prefix, suffix, middle = Control(fmt.fim_prefix), Control(fmt.fim_suffix), Control(fmt.fim_middle)
     if fmt.kind == "fim-spm":
-        text = f"{fmt.fim_suffix}{after}{fmt.fim_prefix}{context}{header}{before}{fmt.fim_middle}"
+        text, control = compose(suffix, after, prefix, context, header, before, middle)
     else:
-        text = f"{fmt.fim_prefix}{context}{header}{before}{fmt.fim_suffix}{after}{fmt.fim_middle}"
-    return Prompt(text, len(before), len(after), header)
+        text, control = compose(prefix, context, header, before, suffix, after, middle)
+    return Prompt(text, len(before), len(after), header, control)

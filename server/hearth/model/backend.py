@@ -37,8 +37,38 @@ class ModelStatus:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A control token Hearth itself writes (a chat turn or FIM marker)."""
+
+    text: str
+
+
+Spans = tuple[tuple[int, int], ...]
+
+
+def compose(*parts: str | Control) -> tuple[str, Spans]:
+    """The prompt text and the spans of it that are Hearth's own control tokens.
+
+    Everything else, repository text above all, is tokenized as plain text: a
+    file that contains `<|im_start|>system` must not open a real system turn.
+    """
+    pieces: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for part in parts:
+        text = part.text if isinstance(part, Control) else part
+        if isinstance(part, Control) and text:
+            spans.append((at, at + len(text)))
+        pieces.append(text)
+        at += len(text)
+    return "".join(pieces), tuple(spans)
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
+    control: Spans = ()
+    """Spans of `prompt` tokenized as special tokens (see `compose`); the rest is text."""
     max_tokens: int = 64
     deadline_s: float = 5.0
     """Wall-clock limit from the moment the worker starts on the request."""

@@ -11,9 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hearth.model.backend import Spans
+
+Tokenize = Callable[..., list[int]]
+"""llama_cpp.Llama.tokenize: (bytes, add_bos=..., special=...) -> token ids."""
+
+
+def prompt_tokens(tokenize: Tokenize, text: str, control: Spans = ()) -> list[int]:
+    """Token ids of `text`, parsing special tokens only inside the `control` spans.
+
+    llama.cpp splits text at special tokens before it runs BPE on the pieces
+    in between, so tokenizing piece by piece gives the same ids as one call
+    would for Hearth's own markers, while the same marker written in a file
+    stays ordinary text.
+    """
+    tokens: list[int] = []
+    at = 0
+    for start, end in (*control, (len(text), len(text))):
+        if start > at:
+            tokens += tokenize(text[at:start].encode("utf-8"), add_bos=False, special=False)
+        if end > start:
+            tokens += tokenize(text[start:end].encode("utf-8"), add_bos=False, special=True)
+        at = max(at, end)
+    return tokens
+
 
 def model_tokenizer(model_path: str) -> Callable[[str], int]:
     import llama_cpp
 
     vocab = llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False)
-    return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+    return lambda text: len(prompt_tokens(vocab.tokenize, text))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hearth.model.backend import GenerationRequest, GenerationResult
+from hearth.model.backend import GenerationRequest, GenerationResult, Spans
+from hearth.model.tokenizer import prompt_tokens
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,9 @@ class _Engine:
     def count(self, text: str) -> int:
         return len(self._tokens(text))
 
-    def _tokens(self, text: str) -> list[int]:
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+    def _tokens(self, text: str, control: Spans = ()) -> list[int]:
+        """Plain text, but for the spans Hearth wrote as control tokens (see `compose`)."""
+        return prompt_tokens(self._llm.tokenize, text, control)
 
     def _last_logits(self) -> Any:
         """The logits the last token was sampled from, read from the llama.cpp context.
@@ -144,7 +146,7 @@ class _Engine:
         if job_id < cancel_below.value:
             return GenerationResult(text="", stop_reason="cancelled", queue_ms=queue_ms)
         deadline = started + request.deadline_s
-        prompt = self._tokens(request.prompt)
+        prompt = self._tokens(request.prompt, request.control)
         n_ctx = self._llm.n_ctx()
         # Keep the end of an over-long prompt: the text at the cursor matters most.
         room = max(16, n_ctx - request.max_tokens - 1)
