@@ -182,8 +182,9 @@ def test_lifecycle_errors_and_exit_code():
 
 
 def test_missing_model_file_gives_one_clear_message_and_empty_results(tmp_path):
-    c = StdioClient()
-    c.initialize({"model": str(tmp_path / "missing.gguf")})
+    # A model file named on the command line is the user's own choice: loaded without asking.
+    c = StdioClient([sys.executable, "-m", "hearth", "serve", "--model", str(tmp_path / "missing.gguf")])
+    c.initialize({})
     status = c.wait_model_ready()
     assert status["state"] == "failed"
     c.notify(
@@ -199,8 +200,8 @@ def test_missing_model_file_gives_one_clear_message_and_empty_results(tmp_path):
 def test_corrupt_model_file_is_reported(tmp_path):
     bad = tmp_path / "corrupt.gguf"
     bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (5).to_bytes(8, "little") + b"\x00" * 64)
-    c = StdioClient()
-    c.initialize({"model": str(bad)})
+    c = StdioClient([sys.executable, "-m", "hearth", "serve", "--model", str(bad)])
+    c.initialize({})
     status = c.wait_model_ready(timeout=120)
     assert status["state"] == "failed" and "corrupt.gguf" in status["message"]
     assert c.request("hearth/status", {})["result"]["model"]["state"] == "failed"

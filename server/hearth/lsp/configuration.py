@@ -6,7 +6,9 @@ in the background and the editor sees progress until it is ready.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ from pygls.uris import to_fs_path
 
 from hearth.config import parse_settings
 from hearth.lsp.server import HearthServer
+from hearth.trust import HeldSetting, hold_untrusted
+
+ALLOW = "Allow"
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +39,9 @@ def register(server: HearthServer) -> None:
         ls.parent_pid = params.process_id
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         path = to_fs_path(root) if root else None
+        ls.workspace_root = None if path is None else Path(path)
         apply_settings(ls, params.initialization_options)
-        ls.start_workspace(None if path is None else Path(path))
+        ls.start_workspace(ls.workspace_root)
         ls.models.configure(ls.settings)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -45,7 +51,16 @@ def register(server: HearthServer) -> None:
 
 
 def apply_settings(ls: HearthServer, raw: Any) -> None:
-    ls.settings, problems = parse_settings(raw, ls.settings)
+    parsed, problems = parse_settings(raw, ls.settings)
+    workspace = str(ls.workspace_root or "")
+    ls.settings, held = hold_untrusted(parsed, ls.settings, workspace, ls.trust)
+    for item in held:
+        log.warning("setting %s held back until the user allows it", item.name)
+        if not ls.trust.first_ask(workspace, item.name, item.value):
+            continue
+        task = asyncio.get_running_loop().create_task(_ask_trust(ls, workspace, item))
+        ls.background_tasks.add(task)
+        task.add_done_callback(ls.background_tasks.discard)
     ls.settings_problems = problems
     ls.apply_telemetry_settings()
     for problem in problems:
@@ -57,3 +72,22 @@ def apply_settings(ls: HearthServer, raw: Any) -> None:
                 message="Hearth: " + "; ".join(problems),
             )
         )
+
+
+async def _ask_trust(ls: HearthServer, workspace: str, item: HeldSetting) -> None:
+    """Ask once; a yes is remembered for this workspace and value, and the value goes live."""
+    answer = await ls.window_show_message_request_async(
+        types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=item.question,
+            actions=[types.MessageActionItem(ALLOW), types.MessageActionItem("Don't allow")],
+        )
+    )
+    if answer is None or answer.title != ALLOW:
+        log.warning("setting %s not allowed; it stays off", item.name)
+        return
+    ls.trust.allow(workspace, item.name, item.value)
+    value: dict[str, Any] = {item.name: item.value}
+    ls.settings = replace(ls.settings, **value)
+    if item.name == "model":
+        ls.models.configure(ls.settings)

@@ -33,6 +33,7 @@ from hearth.model.backend import ModelState, ModelStatus
 from hearth.model.manager import ModelManager
 from hearth.model.tokenizer import model_tokenizer
 from hearth.paths import cache_dir, data_dir
+from hearth.trust import TRUST_FILE, TrustStore
 from hearth_telemetry.filter import FilterFile
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
 
@@ -65,6 +66,9 @@ class HearthServer(LanguageServer):
         self.workspace_root: Path | None = None
         self.parent_pid: int | None = None
         self.model_progress: Any = None
+        self.trust = TrustStore(data_dir() / TRUST_FILE)
+        self.background_tasks: set[asyncio.Task[Any]] = set()
+        """Tasks nobody awaits (questions to the user), held so they are not collected."""
         self.running_completions: dict[str, asyncio.Task[Any]] = {}
         """The completion request running per document (newest wins)."""
         self.indexer: WorkspaceIndexer | None = None
