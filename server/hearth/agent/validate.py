@@ -6,23 +6,20 @@ Every check returns a sentence the model can act on in its next attempt.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from hearth.agent.changes import FileChange
+from hearth.agent.sandbox import run_confined
 from hearth.completion.validity import error_count
 from hearth.context.languages import language_of
 from hearth.context.syntax import outline
+from hearth.paths import cache_dir, data_dir
 
-OUTPUT_CAP = 4000
 _COPY_IGNORE = shutil.ignore_patterns(".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache")
 
 
@@ -75,8 +72,8 @@ def stale_references(changes: list[FileChange], others: Callable[[], Iterable[tu
 def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: float) -> tuple[bool, str]:
     """Run the user's test command on a temporary copy of the workspace with the edit applied.
 
-    No shell, a scrubbed environment, a timeout, capped output, and the whole
-    process group killed at the end, whatever the command started.
+    No shell; `sandbox.run_confined` keeps it off the network and out of the
+    home directory, kills everything it started, and caps its output.
     """
     argv = shlex.split(command)
     if not argv:
@@ -91,26 +88,10 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(change.after.encode("utf-8"))
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": temp, "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
-        try:
-            process = subprocess.Popen(
-                argv, cwd=copy, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            return False, f"could not run {argv[0]}: {exc.strerror}"
-        try:
-            output, _ = process.communicate(timeout=timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            output = b""
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        text = output.decode("utf-8", errors="replace")[-OUTPUT_CAP:]
-        if timed_out:
-            return False, f"the test command ran past {timeout_s:.0f}s and was stopped"
-        return process.returncode == 0, text
+        result = run_confined(argv, copy, timeout_s, hidden=(data_dir(), cache_dir()))
+    note = f"[{result.note}]\n" if result.note else ""
+    if result.returncode is None and not result.output and result.note:
+        return False, result.note
+    if result.returncode is None:
+        return False, f"{note}the test command ran past {timeout_s:.0f}s and was stopped"
+    return result.returncode == 0, note + result.output

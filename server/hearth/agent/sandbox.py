@@ -1,0 +1,159 @@
+"""Runs the user's test command on a copy of the workspace, in a box it cannot leave.
+
+The command runs model-written code before the user has seen the diff, so it
+gets as little as it needs: with bubblewrap (Debian's `bubblewrap`), no
+network, a read-only view of the system, the home directory hidden (but for
+the tool folders on PATH, read-only), a private /tmp holding only the copy,
+and its own PID namespace, so every descendant dies with it, `setsid` or
+not. Where bubblewrap is missing or cannot start, the command still runs
+(the user confirmed it) with a scrubbed environment and HOME pointed at the
+copy; every process that inherited this run's marker variable is killed at
+the end, and the result says it was not sandboxed.
+
+Output is kept in memory only up to a cap: a command that prints gigabytes
+costs nothing but time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+OUTPUT_CAP = 4000
+MARKER_ENV = "HEARTH_CHECK_RUN"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int | None
+    """None when it ran past its time limit (or could not start)."""
+    output: str
+    """The last OUTPUT_CAP characters of stdout and stderr together."""
+    sandboxed: bool
+    note: str = ""
+    """Why it was not sandboxed, or why it could not run."""
+
+
+def bubblewrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _home_tools(home: Path) -> list[Path]:
+    """Folders under HOME that PATH needs (a venv, pyenv, ~/.local), bound back read-only."""
+    roots: set[Path] = set()
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        path = Path(entry)
+        if not entry or not path.is_absolute():
+            continue
+        try:
+            relative = path.resolve().relative_to(home)
+        except (ValueError, OSError):
+            continue
+        if relative.parts:
+            roots.add(home / relative.parts[0])
+    return sorted(root for root in roots if root.is_dir())
+
+
+def box_argv(bwrap: str, argv: Sequence[str], workdir: Path, hidden: Sequence[Path]) -> list[str]:
+    """bubblewrap's command line for `argv` run in `workdir` (which stays writable)."""
+    home = Path.home()
+    box = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/"]
+    box += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for folder in {home, Path("/home"), Path("/root")}:
+        if folder.is_dir():
+            box += ["--tmpfs", str(folder)]
+    for tool in _home_tools(home):
+        box += ["--ro-bind", str(tool), str(tool)]
+    for secret in hidden:
+        if secret.is_dir():
+            box += ["--tmpfs", str(secret)]
+    box += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--"]
+    return box + list(argv)
+
+
+def run_confined(
+    argv: Sequence[str], workdir: Path, timeout_s: float, hidden: Sequence[Path] = (), sandbox: bool = True
+) -> RunResult:
+    """Run `argv` in `workdir`; every process it started is gone when this returns."""
+    marker = uuid.uuid4().hex
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        MARKER_ENV: marker,
+    }
+    bwrap = bubblewrap() if sandbox else None
+    note = "" if bwrap else "not sandboxed: bubblewrap (bwrap) is not installed"
+    command = box_argv(bwrap, argv, workdir, hidden) if bwrap else list(argv)
+    try:
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:
+        return RunResult(None, "", False, f"could not run {argv[0]}: {exc.strerror}")
+    tail = _Tail(process)
+    try:
+        returncode: int | None = process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        _kill_marked(marker)
+    output = tail.text()
+    if bwrap and returncode is not None and _box_failed(output):
+        # bubblewrap itself could not start (no user namespaces here): run without it, said so.
+        unboxed = run_confined(argv, workdir, timeout_s, hidden, sandbox=False)
+        return RunResult(unboxed.returncode, unboxed.output, False, f"not sandboxed: {output.strip()[:200]}")
+    return RunResult(returncode, output, bwrap is not None, note)
+
+
+def _box_failed(output: str) -> bool:
+    return output.startswith("bwrap: ")
+
+
+class _Tail:
+    """Reads a process's output on a thread, keeping only the last OUTPUT_CAP bytes."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._data = bytearray()
+        assert process.stdout is not None
+        self._stream = process.stdout
+        self._thread = threading.Thread(target=self._read, name="hearth-check-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self._stream.fileno(), 65536):
+            self._data += chunk
+            if len(self._data) > 2 * OUTPUT_CAP:
+                del self._data[:-OUTPUT_CAP]
+
+    def text(self) -> str:
+        self._thread.join(5)
+        return self._data.decode("utf-8", errors="replace")[-OUTPUT_CAP:]
+
+
+def _kill_marked(marker: str) -> None:
+    """Kill every process whose environment carries this run's marker (a `setsid` child too)."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
