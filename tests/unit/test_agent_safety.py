@@ -107,11 +107,11 @@ def test_write_failure_midway_rolls_back_what_was_replaced(workspace, monkeypatc
     real_replace = os.replace
     calls = []
 
-    def flaky_replace(src, dst):
+    def flaky_replace(src, dst, **kwargs):
         calls.append(dst)
         if len(calls) == 2:
             raise OSError("disk full")
-        real_replace(src, dst)
+        real_replace(src, dst, **kwargs)
 
     monkeypatch.setattr(os, "replace", flaky_replace)
     with pytest.raises(WriteFailed):

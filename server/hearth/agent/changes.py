@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import shutil
-import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,43 +80,131 @@ class WriteFailed(Exception):
     pass
 
 
+@dataclass
+class _Staged:
+    change: FileChange
+    dir_fd: int
+    name: str
+    temp: str | None
+
+
+def _open_dir(root: Path, parts: tuple[str, ...], create: bool) -> int:
+    """A descriptor of root/parts..., opened one level at a time without following any link.
+
+    The guard checked the path, but a symbolic link swapped in afterwards would
+    still redirect a write by name; through descriptors opened with O_NOFOLLOW
+    it cannot.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_at(dir_fd: int, name: str) -> str | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\ufffd"  # never equal to a planned text: not UTF-8 is never overwritten
+
+
+def _mode_at(dir_fd: int, name: str) -> int:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o644
+
+
+def _stage(root: Path, relative: str, change: FileChange) -> _Staged:
+    parts = tuple(relative.split("/"))
+    dir_fd = _open_dir(root, parts[:-1], create=change.after is not None)
+    try:
+        name = parts[-1]
+        if _read_at(dir_fd, name) != change.before:
+            raise WriteFailed(f"{change.path} changed since the edit was planned; nothing was written")
+        if change.after is None:
+            return _Staged(change, dir_fd, name, None)
+        temp = f".{name}.{uuid.uuid4().hex[:8]}.hearth"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(change.after.encode("utf-8"))
+            os.fchmod(handle.fileno(), _mode_at(dir_fd, name))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return _Staged(change, dir_fd, name, temp)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+
+
 def write_all(guard: WorkspaceGuard, changes: list[FileChange]) -> None:
-    """Apply every change or none; each path is checked by the guard first."""
-    targets = [(guard.resolve(change.path).path, change) for change in changes]
-    staged: list[tuple[Path, Path | None, FileChange]] = []
+    """Apply every change or none.
+
+    Each path is checked by the guard, reached through descriptors that follow
+    no link, and compared with the text the edit was planned on: a file that
+    changed since is never overwritten. Each file is written to a temporary
+    file beside it and renamed into place, so no file is ever half written.
+    """
+    targets = [(guard.resolve(change.path).relative, change) for change in changes]
+    staged: list[_Staged] = []
     try:
-        for path, change in targets:
-            if change.after is None:
-                staged.append((path, None, change))
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".hearth", dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(change.after.encode("utf-8"))
-            if path.exists():
-                shutil.copymode(path, name)
-            staged.append((path, Path(name), change))
-    except OSError as exc:
-        for _path, temp, _change in staged:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
-        raise WriteFailed(f"could not stage the edit: {exc}") from exc
-    done: list[tuple[Path, FileChange]] = []
-    try:
-        for path, temp, change in staged:
-            if temp is None:
-                path.unlink(missing_ok=True)
-            else:
-                os.replace(temp, path)
-            done.append((path, change))
-    except OSError as exc:
-        for path, change in reversed(done):
-            with contextlib.suppress(OSError):
-                if change.before is None:
-                    path.unlink(missing_ok=True)
+        try:
+            for relative, change in targets:
+                staged.append(_stage(guard.root, relative, change))
+        except OSError as exc:
+            _discard(staged)
+            raise WriteFailed(f"could not stage the edit: {exc}") from exc
+        except WriteFailed:
+            _discard(staged)
+            raise
+        done: list[_Staged] = []
+        try:
+            for item in staged:
+                if item.temp is None:
+                    os.unlink(item.name, dir_fd=item.dir_fd)
                 else:
-                    path.write_bytes(change.before.encode("utf-8"))
-        for _path, temp, _change in staged:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
-        raise WriteFailed(f"could not write the edit; nothing was changed: {exc}") from exc
+                    os.replace(item.temp, item.name, src_dir_fd=item.dir_fd, dst_dir_fd=item.dir_fd)
+                    item.temp = None
+                done.append(item)
+        except OSError as exc:
+            _roll_back(done)
+            _discard(staged)
+            raise WriteFailed(f"could not write the edit; nothing was changed: {exc}") from exc
+    finally:
+        for item in staged:
+            os.close(item.dir_fd)
+
+
+def _roll_back(done: list[_Staged]) -> None:
+    for item in reversed(done):
+        with contextlib.suppress(OSError):
+            if item.change.before is None:
+                os.unlink(item.name, dir_fd=item.dir_fd)
+                continue
+            fd = os.open(item.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644,
+                         dir_fd=item.dir_fd)  # fmt: skip
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(item.change.before.encode("utf-8"))
+
+
+def _discard(staged: list[_Staged]) -> None:
+    for item in staged:
+        if item.temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(item.temp, dir_fd=item.dir_fd)
+            item.temp = None

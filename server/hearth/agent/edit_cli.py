@@ -60,13 +60,15 @@ def run_edit(settings: Settings, instruction: str, paths: list[str], apply: bool
         print(f"hearth edit: refusing to write protected files: {', '.join(protected)}; edit them yourself",
               file=sys.stderr)  # fmt: skip
         return 1
+    # The checkpoint first: an edit that lands always has its undo.
     store = CheckpointStore(data_dir() / CHECKPOINTS_FILE)
+    checkpoint = store.save(guard.root, instruction, result.changes)
     try:
         write_all(guard, result.changes)
     except (WriteFailed, PathRefused) as exc:
+        store.mark_undone(checkpoint)
         print(f"hearth edit: {exc}", file=sys.stderr)
         return 1
-    checkpoint = store.save(guard.root, instruction, result.changes)
     print(f"# applied; undo with: hearth undo {checkpoint}", file=sys.stderr)
     return 0
 

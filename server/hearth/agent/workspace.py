@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 PROTECTED_PATTERNS = (
     ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", "*.keystore",
-    ".npmrc", ".pypirc", ".netrc", ".vscode/*", ".idea/*", ".github/workflows/*", ".gitlab-ci.yml",
+    ".npmrc", ".pypirc", ".netrc", ".vscode/*", ".idea/*", ".github/*", ".gitlab-ci.yml",
     ".circleci/*", ".cursorrules", ".cursor/*", ".windsurfrules", "AGENTS.md", "CLAUDE.md",
-    ".github/copilot-instructions.md", ".hearthignore", ".gitignore", ".gitattributes", ".git*",
+    ".hearthignore", ".gitignore", ".gitattributes", ".git*", "*.code-workspace", ".devcontainer/*",
+    ".devcontainer.json", ".jedi/*", ".envrc", ".direnv/*", ".pre-commit-config.yaml", ".husky/*",
+    ".nvim.lua", ".nvimrc", ".exrc", ".helix/*", ".zed/*", ".claude/*", ".continue/*", ".aider*",
+    ".hearth/*", ".python-version", ".tool-versions",
 )  # fmt: skip
 """Workspace-relative patterns that need the user's explicit, per-file confirmation."""
 
@@ -57,8 +61,11 @@ class WorkspaceGuard:
         parts = pure.parts
         if any(part in ("..", ".") for part in parts) or not parts:
             raise PathRefused(f"{relative}: '..' and '.' are not allowed in paths")
-        # Case-insensitive file systems treat .GIT as .git.
-        if any(part.lower() == ".git" for part in parts):
+        if any(":" in part for part in parts):
+            raise PathRefused(f"{relative}: ':' is not allowed in paths (Windows streams and drives)")
+        # Case-insensitive file systems treat .GIT as .git, Windows `.git.`, `.git ` and the
+        # short name GIT~1 too.
+        if any(_windows_name(part) == ".git" or _SHORT_GIT.match(part) for part in parts):
             raise PathRefused(f"{relative}: the agent never writes inside .git")
         root = self.root
         path = root.joinpath(*parts)
@@ -87,8 +94,16 @@ class WorkspaceGuard:
         return None
 
 
+_SHORT_GIT = re.compile(r"^git~\d+$", re.IGNORECASE)
+
+
+def _windows_name(part: str) -> str:
+    """The name Windows opens for `part`: case-folded, trailing dots and spaces dropped."""
+    return part.rstrip(". ").lower()
+
+
 def is_protected(relative: str) -> bool:
-    lowered = relative.lower()
+    lowered = "/".join(_windows_name(part) for part in relative.split("/"))
     name = PurePosixPath(lowered).name
     for pattern in PROTECTED_PATTERNS:
         pattern = pattern.lower()
