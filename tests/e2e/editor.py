@@ -14,6 +14,13 @@ from urllib.parse import unquote, urlparse
 
 from hearth.lsp.stdio_client import StdioClient
 
+CAPABILITIES: dict[str, Any] = {
+    "window": {"workDoneProgress": True, "showMessage": {}},
+    "workspace": {"workspaceEdit": {"documentChanges": True, "resourceOperations": ["create", "delete"],
+                                    "changeAnnotationSupport": {"groupsOnLabel": True}}},
+}  # fmt: skip
+"""What VS Code advertises for edits: it shows a preview for annotations that need confirmation."""
+
 
 def _path(uri: str) -> Path:
     return Path(unquote(urlparse(uri).path))

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hearth.lsp.stdio_client import StdioClient
-from tests.e2e.editor import DiskEditor
+from tests.e2e.editor import CAPABILITIES, DiskEditor
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def workspace(edit_project):
 @pytest.fixture
 def client(workspace):
     c = StdioClient(env={"PYTHONUNBUFFERED": "1"})
-    c.initialize({"filter": False, "chatMaxTokens": 96}, root_uri=workspace.as_uri())
+    c.initialize({"filter": False, "chatMaxTokens": 96}, CAPABILITIES, root_uri=workspace.as_uri())
     assert c.wait_model_ready()["state"] == "ready"
     yield c
     c.close()

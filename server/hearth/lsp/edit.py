@@ -170,11 +170,17 @@ def register(server: HearthServer) -> None:
             if moved:
                 message = f"{', '.join(moved)} changed while planning; planned again"
                 continue
+            moved = [c.path for c in result.changes if c.path not in buffers and _changed_on_disk(guard, c)]
+            if moved:
+                message = f"{', '.join(moved)} changed on disk while planning; planned again"
+                continue
             changes = await _confirm_protected(ls, guard, result.changes)
             if not changes:
                 return {"applied": False, "message": "every file of the edit was protected and skipped"}
             versions = {path: version for path, (_u, version, _t) in buffers.items()}
             label = f"Hearth: {instruction[:60]}"
+            if not reviews_edits(ls.client_capabilities) and not await _confirm_whole(ls, label, changes):
+                return {"applied": False, "message": "not applied: the edit was declined"}
             response = await ls.workspace_apply_edit_async(
                 types.ApplyWorkspaceEditParams(
                     edit=workspace_edit(ls, guard, changes, versions, label, result.message), label=label
@@ -232,6 +238,37 @@ def register(server: HearthServer) -> None:
             return {"undone": False, "message": getattr(response, "failure_reason", None) or "not applied"}
         store.mark_undone(checkpoint.id)
         return {"undone": True, "checkpoint": checkpoint.id, "diff": unified_diff(changes)}
+
+
+def reviews_edits(capabilities: types.ClientCapabilities) -> bool:
+    """Whether the client honours `needsConfirmation` (VS Code's refactor preview); Neovim does not."""
+    workspace = capabilities.workspace
+    edit = workspace.workspace_edit if workspace is not None else None
+    support = edit.change_annotation_support if edit is not None else None
+    return support is not None and bool(edit is not None and edit.document_changes)
+
+
+REVIEW_DIFF_CHARS = 3000
+
+
+async def _confirm_whole(ls: HearthServer, label: str, changes: list[FileChange]) -> bool:
+    """For a client that would apply an edit unseen: show the diff and ask first."""
+    diff = unified_diff(changes)
+    if len(diff) > REVIEW_DIFF_CHARS:
+        diff = diff[:REVIEW_DIFF_CHARS] + f"\n[... {len(diff) - REVIEW_DIFF_CHARS} more characters]"
+    answer = await ls.window_show_message_request_async(
+        types.ShowMessageRequestParams(
+            type=types.MessageType.Info,
+            message=f"{label}: apply this change to {len(changes)} file(s)?\n\n{diff}",
+            actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")],
+        )
+    )
+    return answer is not None and answer.title == "Apply"
+
+
+def _changed_on_disk(guard: WorkspaceGuard, change: FileChange) -> bool:
+    """A file the editor does not have open differs from the text the plan was made on."""
+    return read_text(guard.root / change.path) != change.before
 
 
 def _moved(ls: HearthServer, buffer: tuple[str, int, str]) -> bool:
