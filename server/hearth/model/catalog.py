@@ -99,6 +99,20 @@ def models_dir(data_dir: Path) -> Path:
     return data_dir / "models"
 
 
+def verified_record(target: Path) -> Path:
+    """The note `pull` writes beside a file it verified: `sha256 size`."""
+    return target.with_name(target.name + ".verified")
+
+
+def is_verified(target: Path) -> bool:
+    """A downloaded file counts only once it was verified and still has the verified size."""
+    try:
+        _digest, size = verified_record(target).read_text("ascii").split()
+        return target.stat().st_size == int(size)
+    except (OSError, ValueError):
+        return False
+
+
 def find_entry(name: str, catalog: list[CatalogEntry] | None = None) -> CatalogEntry | None:
     for entry in catalog if catalog is not None else load_catalog():
         if entry.name == name:
@@ -116,7 +130,7 @@ def entry_path(entry: CatalogEntry, data_dir: Path) -> tuple[Path, str] | None:
         if candidate is not None and candidate.is_file():
             return candidate, f"embedded ({entry.package} package)"
     candidate = models_dir(data_dir) / entry.file
-    if candidate.is_file():
+    if candidate.is_file() and is_verified(candidate):
         return candidate, "data directory"
     return None
 
