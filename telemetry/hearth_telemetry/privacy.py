@@ -12,6 +12,8 @@ import hmac
 import re
 
 _SECRET_PATTERNS = [
+    # Authorization headers first: the assignment rule below would stop at the scheme's name.
+    re.compile(r"(?i)\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{16,}"),
     # key = "value" assignments whose name says secret
     re.compile(
         r"""(?ix)
@@ -29,6 +31,14 @@ _SECRET_PATTERNS = [
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API key
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),  # JWT
     re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@"),  # credentials in URLs
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),  # Hugging Face
+    re.compile(r"\bnpm_[A-Za-z0-9]{30,}\b"),  # npm
+    re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),  # GitLab personal access token
+    re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b"),  # Stripe
+    re.compile(r"\bpypi-[A-Za-z0-9_-]{40,}\b"),  # PyPI upload token
+    re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}"),  # Google OAuth access token
+    re.compile(r"\bxapp-[A-Za-z0-9-]{10,}\b"),  # Slack app token
+    re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
 ]
 
 REDACTED = "[REDACTED]"

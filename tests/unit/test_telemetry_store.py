@@ -118,6 +118,18 @@ def test_do_not_track_writes_nothing(tmp_path, monkeypatch):
         ("url = 'postgres://admin:s3cretpw@db.local/x'", "s3cretpw"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
         ("Authorization = eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2QT4", "SflKxwRJSMeKKF2QT4"),
+        ("HF = 'hf_abcdefghijklmnopqrstuvwxyzABCDEF12'", "hf_abcdefghijklmnopqrstuvwxyz"),
+        ("//registry.npmjs.org/:_authToken=npm_abcdefghijklmnopqrstuvwxyz0123456789", "npm_abcdefghijklmnop"),
+        ('gitlab("glpat-xxxxXXXX1234yyyyZZZZ")', "glpat-xxxxXXXX1234yyyy"),
+        ('stripe.api_base = "sk_live_51Habcdefghijklmnop1234"', "sk_live_51Habcdefghijklmnop"),
+        ("headers = {'Authorization': 'Bearer abcDEF123456ghiJKL789.mno'}", "abcDEF123456ghiJKL789"),
+        ('curl -H "Authorization: Basic dXNlcjpwYXNzd29yZDEyMzQ="', "dXNlcjpwYXNzd29yZDEyMzQ="),
+        (
+            "upload(token_value='pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmdoLWlqa2wtbW5vcC1xcnN0')",
+            "AgEIcHlwaS5vcmcCJGFi",
+        ),
+        ("SLACK = 'https://hooks.slack.com/services/T000/B000/XXXXXXXX'", "T000/B000/XXXXXXXX"),
+        ("creds.token = 'ya29.a0AfH6SMBabcdefghijklmnopqrstu'", "a0AfH6SMBabcdefghijklmnop"),
     ],
 )
 def test_secret_redaction(text, leak):
