@@ -42,6 +42,13 @@ HOSTILE = [
     "",
     " pkg/mod.py",
     "pkg/mod.py\x00.txt",
+    # Windows opens these as .git: short names, trailing dots and spaces, NTFS streams.
+    "GIT~1/config",
+    "git~2/hooks/pre-commit",
+    ".git./config",
+    ".git /config",
+    ".git::$INDEX_ALLOCATION/config",
+    "pkg/mod.py:evil",
 ]
 
 
@@ -83,7 +90,10 @@ def test_a_workspace_reached_through_a_symlink_still_works(tmp_path, workspace):
     ("path", "protected"),
     [(".env", True), (".env.local", True), ("config/.env.production", True), ("keys/server.pem", True),
      (".vscode/settings.json", True), (".github/workflows/ci.yml", True), ("AGENTS.md", True),
-     (".cursorrules", True), ("src/app.py", False), ("docs/environment.md", False), ("README.md", False)],
+     (".cursorrules", True), ("src/app.py", False), ("docs/environment.md", False), ("README.md", False),
+     ("team.code-workspace", True), (".devcontainer/devcontainer.json", True), (".VSCODE./settings.json", True),
+     (".jedi/project.json", True), (".envrc", True), (".github/CODEOWNERS", True), ("AGENTS.md.", True),
+     (".pre-commit-config.yaml", True), ("src/workspace.py", False)],
 )  # fmt: skip
 def test_protected_files(path, protected):
     assert is_protected(path) is protected
@@ -148,3 +158,34 @@ def test_undo_restores_exact_bytes_and_refuses_conflicts(workspace, tmp_path):
     (root / "w.py").write_text("user typed here\n")
     undo, conflicts = inverse(checkpoint, lambda path: read_text(root / path))
     assert conflicts == ["w.py"] and [c.path for c in undo] == ["new.py"]
+
+
+def test_a_directory_swapped_for_a_link_after_the_check_does_not_redirect_the_write(workspace, monkeypatch):
+    root, outside = workspace
+    guard = WorkspaceGuard([root])
+    checked = guard.resolve("pkg/mod.py")  # the check passes while pkg is a real folder
+    (root / "pkg" / "mod.py").unlink()
+    (root / "pkg").rmdir()
+    (root / "pkg").symlink_to(outside, target_is_directory=True)  # then the link is swapped in
+    (outside / "mod.py").write_text("x = 1\n")
+    monkeypatch.setattr(WorkspaceGuard, "resolve", lambda self, relative: checked)
+    with pytest.raises(WriteFailed):
+        write_all(guard, [FileChange("pkg/mod.py", "x = 1\n", "pwned = 1\n")])
+    assert (outside / "mod.py").read_text() == "x = 1\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["mod.py", "secret.txt"]
+    # Positive control: a write by the checked path's name follows the swapped-in link.
+    checked.path.write_text("pwned = 1\n")
+    assert (outside / "mod.py").read_text() == "pwned = 1\n"
+
+
+def test_a_file_changed_since_planning_is_never_overwritten(workspace):
+    root, _ = workspace
+    (root / "a.py").write_text("a = 1\n")
+    (root / "b.py").write_text("b = 1\n")
+    (root / "b.py").write_text("b = 'typed by the user'\n")  # while the agent planned
+    with pytest.raises(WriteFailed, match="changed since"):
+        write_all(WorkspaceGuard([root]), [FileChange("a.py", "a = 1\n", "a = 2\n"),
+                                           FileChange("b.py", "b = 1\n", "b = 2\n")])  # fmt: skip
+    assert (root / "a.py").read_text() == "a = 1\n"
+    assert (root / "b.py").read_text() == "b = 'typed by the user'\n"
+    assert not list(root.glob(".*.hearth"))

@@ -46,19 +46,21 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _home_tools(home: Path) -> list[Path]:
-    """Folders under HOME that PATH needs (a venv, pyenv, ~/.local), bound back read-only."""
+def _tools_under(folders: Sequence[Path]) -> list[Path]:
+    """Folders inside the hidden ones that PATH needs (a venv, pyenv, ~/.local), bound back read-only."""
     roots: set[Path] = set()
     for entry in os.environ.get("PATH", "").split(os.pathsep):
         path = Path(entry)
         if not entry or not path.is_absolute():
             continue
-        try:
-            relative = path.resolve().relative_to(home)
-        except (ValueError, OSError):
-            continue
-        if relative.parts:
-            roots.add(home / relative.parts[0])
+        for folder in folders:
+            for candidate in (path, path.resolve()):
+                try:
+                    relative = candidate.relative_to(folder)
+                except ValueError:
+                    continue
+                if relative.parts:
+                    roots.add(folder / relative.parts[0])
     return sorted(root for root in roots if root.is_dir())
 
 
@@ -67,10 +69,10 @@ def box_argv(bwrap: str, argv: Sequence[str], workdir: Path, hidden: Sequence[Pa
     home = Path.home()
     box = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/"]
     box += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for folder in {home, Path("/home"), Path("/root")}:
-        if folder.is_dir():
-            box += ["--tmpfs", str(folder)]
-    for tool in _home_tools(home):
+    homes = sorted({folder for folder in (home, Path("/home"), Path("/root")) if folder.is_dir()})
+    for folder in homes:
+        box += ["--tmpfs", str(folder)]
+    for tool in _tools_under(homes):
         box += ["--ro-bind", str(tool), str(tool)]
     for secret in hidden:
         if secret.is_dir():

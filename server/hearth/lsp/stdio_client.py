@@ -30,10 +30,12 @@ class StdioClient:
         command: Sequence[str] | None = None,
         env: dict[str, str] | None = None,
         stderr: Any = subprocess.DEVNULL,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         cmd = list(command or [sys.executable, "-m", "hearth", "serve"])
         self.process = subprocess.Popen(
             cmd,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
