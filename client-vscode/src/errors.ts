@@ -20,7 +20,7 @@ export function advise(failure: Failure): Advice {
   switch (failure.kind) {
     case "python-missing":
       return {
-        message: `Hearth could not run Python (${failure.python}). Install Python 3.10 or newer, or set "hearth.pythonPath".`,
+        message: `Hearth could not run Python (${failure.python}). Install Python 3.11 or newer, or set "hearth.pythonPath".`,
         actions: ["Open Settings"],
       };
     case "hearth-missing":

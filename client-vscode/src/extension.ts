@@ -9,7 +9,8 @@ import * as vscode from "vscode";
 
 import { ChatView } from "./chatView";
 import { INSTALL_COMMAND, advise, type Failure } from "./errors";
-import { ServerHost, config } from "./host";
+import { NEUTRAL_CWD, ServerHost, config } from "./host";
+import { hearthCommand } from "./launch";
 import { partialReport } from "./partial";
 import { affectsServer, needsRestart } from "./settings";
 
@@ -102,7 +103,7 @@ async function statusMenu(): Promise<void> {
 
 function run(python: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(python, ["-m", "hearth", ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(python, hearthCommand(args), { timeout: 120_000, cwd: NEUTRAL_CWD }, (error, stdout, stderr) => {
       if (error) {
         reject(new Error(stderr || error.message));
       } else {

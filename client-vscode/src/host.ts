@@ -16,8 +16,9 @@ import {
 } from "vscode-languageclient/node";
 
 import { RestartPolicy, advise, classifyProbe, type Failure } from "./errors";
+import { PROBE_ARGS, hearthCommand, userValue } from "./launch";
 import type { ShownItem } from "./partial";
-import { serverSettings } from "./settings";
+import { MACHINE_KEYS, serverSettings } from "./settings";
 import { INITIAL, modelPhase, render, type StatusState } from "./status";
 
 const STATUS_POLL_MS = 2000;
@@ -26,30 +27,29 @@ export function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration("hearth");
 }
 
-export async function resolvePython(): Promise<string> {
-  const configured = config().get<string>("pythonPath", "").trim();
+/** A setting as the server gets it: machine-level ones from the user's settings only. */
+export function readSetting(key: string): unknown {
+  return MACHINE_KEYS.includes(key) ? userValue(config().inspect(key), undefined) : config().get(key);
+}
+
+/**
+ * The user's own hearth.pythonPath, else python3 on the PATH. Never the Python extension's
+ * interpreter and never a workspace value: a repository can choose those.
+ */
+export function resolvePython(): string {
+  const configured = userValue(config().inspect<string>("pythonPath"), "").trim();
   if (configured) {
     return configured;
-  }
-  const python = vscode.extensions.getExtension("ms-python.python");
-  if (python !== undefined) {
-    try {
-      const api: unknown = await python.activate();
-      const path = (api as { environments?: { getActiveEnvironmentPath?: () => { path?: string } } })
-        .environments?.getActiveEnvironmentPath?.().path;
-      if (path) {
-        return path;
-      }
-    } catch {
-      // The Python extension is optional; fall back to the PATH.
-    }
   }
   return process.platform === "win32" ? "python" : "python3";
 }
 
+/** Where Hearth's processes start: the extension's own folder, never the workspace. */
+export const NEUTRAL_CWD = __dirname;
+
 export function probe(python: string): Promise<Failure | null> {
   return new Promise((resolve) => {
-    execFile(python, ["-c", "import hearth"], { timeout: 30_000 }, (error, _stdout, stderr) => {
+    execFile(python, [...PROBE_ARGS], { timeout: 30_000, cwd: NEUTRAL_CWD }, (error, _stdout, stderr) => {
       resolve(classifyProbe(python, error as { code?: unknown } | null, stderr));
     });
   });
@@ -79,7 +79,7 @@ export class ServerHost implements vscode.Disposable {
   async start(): Promise<void> {
     const settings = config();
     this.update({ server: "starting", enabled: settings.get<boolean>("enabled", true), filter: settings.get<boolean>("filter", true) });
-    this.python = await resolvePython();
+    this.python = resolvePython();
     const failure = await probe(this.python);
     if (failure !== null) {
       this.update({ server: "crashed", message: advise(failure).message });
@@ -88,11 +88,12 @@ export class ServerHost implements vscode.Disposable {
     }
     const serverOptions: ServerOptions = {
       command: this.python,
-      args: ["-m", "hearth", "serve", ...settings.get<string[]>("serverArgs", [])],
+      args: hearthCommand(["serve", ...userValue(settings.inspect<string[]>("serverArgs"), [])]),
+      options: { cwd: NEUTRAL_CWD },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
-      initializationOptions: serverSettings((key) => config().get(key)),
+      initializationOptions: serverSettings(readSetting),
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       errorHandler: {
@@ -155,7 +156,7 @@ export class ServerHost implements vscode.Disposable {
     const settings = config();
     this.update({ enabled: settings.get<boolean>("enabled", true), filter: settings.get<boolean>("filter", true) });
     void this.client?.sendNotification("workspace/didChangeConfiguration", {
-      settings: serverSettings((key) => config().get(key)),
+      settings: serverSettings(readSetting),
     });
   }
 

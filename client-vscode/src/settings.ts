@@ -14,6 +14,11 @@ export const SERVER_KEYS: readonly string[] = Object.keys(manifest.contributes.c
   .map((key) => key.slice(PREFIX.length))
   .filter((key) => !CLIENT_KEYS.includes(key));
 
+/** Settings that name an executable or a command: only the user's own value counts. */
+export const MACHINE_KEYS: readonly string[] = Object.entries(manifest.contributes.configuration.properties)
+  .filter(([, property]) => (property as { scope?: string }).scope === "machine")
+  .map(([key]) => key.slice(PREFIX.length));
+
 export type Reader = (key: string) => unknown;
 
 /** The server's settings object, as `initializationOptions` and `didChangeConfiguration` carry it. */

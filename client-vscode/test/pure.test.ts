@@ -4,7 +4,8 @@ import { test } from "node:test";
 import manifest from "../package.json";
 import { RestartPolicy, advise, classifyProbe } from "../src/errors";
 import { partialReport, type ShownItem } from "../src/partial";
-import { CLIENT_KEYS, SERVER_KEYS, affectsServer, needsRestart, serverSettings } from "../src/settings";
+import { PROBE_ARGS, hearthCommand, userValue } from "../src/launch";
+import { CLIENT_KEYS, MACHINE_KEYS, SERVER_KEYS, affectsServer, needsRestart, serverSettings } from "../src/settings";
 import { INITIAL, modelPhase, render } from "../src/status";
 
 void test("every contributed setting but the client's own goes to the server, under its own name", () => {
@@ -63,4 +64,18 @@ void test("partial accepts report the characters taken so far", () => {
   assert.equal(second?.acceptedLength, 12);
   assert.equal(partialReport(item, "def ", "def x"), undefined);
   assert.equal(partialReport(item, "def return", "def "), undefined);
+});
+
+void test("every Hearth process starts with -P, so the working directory is never on sys.path", () => {
+  assert.deepEqual(hearthCommand(["serve", "--log-level", "DEBUG"]), ["-P", "-m", "hearth", "serve", "--log-level", "DEBUG"]);
+  assert.deepEqual(PROBE_ARGS.slice(0, 1), ["-P"]);
+});
+
+void test("settings that name executables are machine-scoped and read from the user's settings only", () => {
+  assert.deepEqual([...MACHINE_KEYS].sort(), ["agentTestCommand", "pythonPath", "serverArgs"]);
+  const inspected = { defaultValue: "", globalValue: "/usr/bin/python3", workspaceValue: "./evil/python", workspaceFolderValue: "./evil/python" };
+  assert.equal(userValue(inspected, ""), "/usr/bin/python3");
+  assert.equal(userValue({ defaultValue: "", workspaceValue: "./evil/python" }, ""), "");
+  assert.equal(userValue(undefined, "python3"), "python3");
+  assert.equal((manifest as { capabilities?: { untrustedWorkspaces?: { supported?: unknown } } }).capabilities?.untrustedWorkspaces?.supported, false);
 });

@@ -157,7 +157,7 @@ def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[
         by_length[label] = {"offered": len(group), "acceptance_rate": _rate(len(hits), len(group))}
     by_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for s in offered:
-        day = dt.datetime.fromtimestamp(s.ts, dt.timezone.utc).strftime("%Y-%m-%d")
+        day = dt.datetime.fromtimestamp(s.ts, dt.UTC).strftime("%Y-%m-%d")
         by_day[day][0] += 1
         by_day[day][1] += s.accepted_chars > 0
     return {

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import importlib.resources
 import struct
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 GGUF_MAGIC = b"GGUF"
