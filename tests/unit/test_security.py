@@ -178,3 +178,27 @@ def test_a_verified_download_counts_and_a_bare_or_cut_file_does_not(tmp_path):
     verified_record(target).unlink()
     target.write_bytes(payload)  # put there by hand, never verified
     assert entry_path(_entry(), tmp_path) is None
+
+
+# -- bounded stores ---------------------------------------------------------------------------------
+
+
+def test_chat_and_checkpoint_stores_keep_only_recent_history(tmp_path):
+    from hearth.agent.changes import FileChange
+    from hearth.agent.checkpoint import KEEP_DAYS, CheckpointStore
+    from hearth.agent.conversations import KEEP_CONVERSATIONS, ConversationStore
+
+    now = [1_000_000_000.0]
+    chats = ConversationStore(tmp_path / "chat.sqlite3", clock=lambda: now[0])
+    old = chats.create("an old question")
+    chats.add(old, "user", "an old question")
+    now[0] += 200 * 86400
+    ids = [chats.create(f"question {n}") for n in range(KEEP_CONVERSATIONS + 3)]
+    assert chats.get(old) is None and chats.get(ids[0]) is None and chats.get(ids[-1]) is not None
+    assert len(chats.list(limit=10_000)) == KEEP_CONVERSATIONS
+
+    checkpoints = CheckpointStore(tmp_path / "checkpoints.sqlite3", clock=lambda: now[0])
+    first = checkpoints.save(tmp_path, "first", [FileChange("a.py", "a", "b")])
+    now[0] += (KEEP_DAYS + 1) * 86400
+    second = checkpoints.save(tmp_path, "second", [FileChange("a.py", "b", "c")])
+    assert checkpoints.get(first) is None and checkpoints.get(second) is not None

@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     id TEXT PRIMARY KEY, root TEXT NOT NULL, instruction TEXT NOT NULL, created REAL NOT NULL,
     undone INTEGER NOT NULL DEFAULT 0, changes TEXT NOT NULL);
 """
+KEEP_DAYS = 90
+"""Checkpoints older than this are deleted when a new one is saved."""
+KEEP_CHECKPOINTS = 200
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,16 @@ class CheckpointStore:
     def save(self, root: Path, instruction: str, changes: list[FileChange]) -> str:
         checkpoint_id = uuid.uuid4().hex[:12]
         payload = json.dumps([[c.path, c.before, c.after] for c in changes])
+        now = self._clock()
         with self._db() as db:
             db.execute(
                 "INSERT INTO checkpoints (id, root, instruction, created, changes) VALUES (?, ?, ?, ?, ?)",
-                (checkpoint_id, str(root), instruction, self._clock(), payload),
+                (checkpoint_id, str(root), instruction, now, payload),
+            )
+            db.execute(
+                "DELETE FROM checkpoints WHERE created < ? OR id NOT IN "
+                "(SELECT id FROM checkpoints ORDER BY created DESC, rowid DESC LIMIT ?)",
+                (now - KEEP_DAYS * 86400, KEEP_CHECKPOINTS),
             )
         return checkpoint_id
 

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
 """
 ROLES = ("user", "assistant", "system")
+KEEP_DAYS = 180
+"""Conversations untouched for longer are deleted when a new one starts."""
+KEEP_CONVERSATIONS = 500
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class ConversationStore:
         with self._db() as db:
             db.execute(
                 "INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, _title(title), now, now)
+            )
+            db.execute(
+                "DELETE FROM conversations WHERE updated < ? OR id NOT IN "
+                "(SELECT id FROM conversations ORDER BY updated DESC, rowid DESC LIMIT ?)",
+                (now - KEEP_DAYS * 86400, KEEP_CONVERSATIONS),
             )
         return conversation_id
 

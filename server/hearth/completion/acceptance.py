@@ -96,6 +96,11 @@ class AcceptanceTracker:
             for old in list(self._by_id)[:500]:
                 del self._by_id[old]
 
+    def forget(self, uri: str) -> None:
+        """A closed document keeps no state here (a suggestion still open there was dismissed)."""
+        self._pending.pop(uri, None)
+        self._edits.pop(uri, None)
+
     def shown(self, sid: str) -> None:
         if sid in self._by_id:
             self._sink.emit("shown", {"id": sid})

@@ -35,6 +35,8 @@ NEAR_LINES_AFTER = 10
 MAX_NAMES = 16
 SNIPPET_LINES = 12
 SNIPPET_MIN_SCORE = 0.2
+SNIPPET_SCAN_CHARS = 512 * 1024
+"""Characters of other open documents compared with the cursor per context build, at most."""
 _COMMON = set(keyword.kwlist) | {
     "self", "cls", "None", "True", "False", "print", "len", "range", "str", "int", "float", "list", "dict",
     "set", "tuple", "bool", "isinstance", "super", "object", "Exception", "this", "return", "const", "let",
@@ -166,9 +168,16 @@ class ContextEngine:
         if len(query) < 3:
             return []
         scored: list[tuple[float, str, str]] = []
-        for uri, path, text in self._open():
+        budget = SNIPPET_SCAN_CHARS
+        # The most recently opened documents first; the scan stops at its budget however many
+        # (or however large) the open documents are.
+        for uri, path, text in list(self._open())[::-1]:
             if uri == request.uri:
                 continue
+            if budget <= 0:
+                break
+            text = text[:budget]
+            budget -= len(text)
             lines = text.split("\n")
             for start in range(0, max(1, len(lines) - SNIPPET_LINES + 1), SNIPPET_LINES // 2):
                 chunk = "\n".join(lines[start : start + SNIPPET_LINES])

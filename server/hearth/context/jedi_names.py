@@ -42,6 +42,10 @@ def jedi_project(root: Path | str | None) -> Any:
     return jedi.Project(str(folder), load_unsafe_extensions=False)
 
 
+MAX_KNOWN = 4096
+"""Resolutions kept in memory (a long session over a large repository asks about many names)."""
+
+
 class JediResolver:
     def __init__(self, root: Path | None) -> None:
         self._root = root
@@ -82,6 +86,8 @@ class JediResolver:
                 key = (path, name)
                 self._known[key] = results.get(key)
                 self._pending.discard(key)
+            while len(self._known) > MAX_KNOWN:  # oldest answers first: dicts keep insertion order
+                del self._known[next(iter(self._known))]
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -63,7 +63,9 @@ class HearthProtocol(LanguageServerProtocol):
                 assert isinstance(msg_id, int | str)
                 self.reply_error(msg_id, JsonRpcInvalidParams(f"invalid params for {method}"))
             else:
-                log.warning("dropping %s with invalid params: %s", method, exc)
+                # The error's text quotes the params (document text among them): never at WARNING.
+                log.warning("dropping %s with invalid params", method)
+                log.debug("invalid %s: %s", method, exc)
             return
         self.handle_message(structured)
 

@@ -44,8 +44,13 @@ def register(server: HearthServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: HearthServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.close(params.text_document.uri)
-        ls.context.forget(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.documents.close(uri)
+        ls.context.forget(uri)
+        ls.acceptance.forget(uri)
+        running = ls.running_completions.pop(uri, None)
+        if running is not None:
+            running.cancel()
 
 
 def _reindex(ls: HearthServer, uri: str) -> None:
