@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,6 @@ from hearth.completion.pipeline import CompletionOutcome, CompletionPipeline, Do
 from hearth.completion.policy import Cursor
 from hearth.config import Settings
 from hearth.context.engine import ContextEngine
-from hearth.context.git import run_git
 from hearth.context.index import RepoIndex, index_path
 from hearth.context.languages import language_of
 from hearth.events import NullSink
@@ -106,13 +104,26 @@ def run_complete(spec: str, settings: Settings, as_json: bool, timeout: float = 
     return 0
 
 
+PROJECT_MARKERS = (".git", "pyproject.toml", "setup.cfg", "setup.py", ".hg")
+"""What makes a folder a project root, as editors (root_dir, rootUri) find one."""
+
+
+def project_root(start: Path, cwd: Path | None = None) -> Path | None:
+    """The nearest folder at or above `start` holding a project marker; else the working
+    directory when `start` lies under it; else None."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    here = (cwd or Path.cwd()).resolve()
+    return here if start == here or here in start.parents else None
+
+
 def workspace_index(directory: Path) -> RepoIndex | None:
-    """The repository index of the directory's git work tree (persisted; quick after the first run)."""
-    try:
-        top = run_git(directory, "rev-parse", "--show-toplevel", timeout=10).decode().strip()
-    except (OSError, subprocess.SubprocessError):
+    """The repository index of the project around `directory` (persisted; quick after the first run)."""
+    root = project_root(directory)
+    if root is None or root == Path(root.anchor):
         return None
-    root = Path(top)
     index = RepoIndex(root, index_path(cache_dir(), root))
     index.build()
     return index

@@ -226,3 +226,18 @@ def test_pagerank_and_the_repository_map(repo, tmp_path):
     # report.py uses area and Box from geometry.py: geometry's definitions lead the map.
     assert text.startswith("geometry.py:\n  4: def area(width, height):")
     assert len(repository_map(index, 8, lambda s: max(1, len(s) // 3)).split("\n")) <= 2
+
+
+def test_the_cli_finds_the_project_root_as_editors_do(tmp_path):
+    from hearth.complete_cli import project_root
+
+    project = tmp_path / "shop"
+    (project / "shop" / "sub").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
+    assert project_root(project / "shop" / "sub", cwd=tmp_path) == project
+    loose = tmp_path / "loose" / "pkg"
+    loose.mkdir(parents=True)
+    assert project_root(loose, cwd=tmp_path / "loose") == tmp_path / "loose"  # no marker: the cwd
+    assert project_root(loose, cwd=project) is None  # outside the cwd and no marker
+    (tmp_path / "loose" / ".git").mkdir()
+    assert project_root(loose, cwd=project) == tmp_path / "loose"
