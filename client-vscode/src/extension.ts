@@ -12,6 +12,7 @@ import { INSTALL_COMMAND, advise, type Failure } from "./errors";
 import { NEUTRAL_CWD, ServerHost, config } from "./host";
 import { hearthCommand } from "./launch";
 import { partialReport } from "./partial";
+import { modelPicks, parseModelListing } from "./protocol";
 import { affectsServer, needsRestart } from "./settings";
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -114,11 +115,10 @@ function run(python: string, args: string[]): Promise<string> {
 }
 
 async function pickModel(host: ServerHost): Promise<void> {
-  const listing = await run(host.python, ["models", "list"]).catch(() => "");
-  const names = listing.split("\n").filter((line) => /^\S/.test(line)).map((line) => line.split(/\s+/)[0] ?? "");
+  const listing = parseModelListing(await run(host.python, ["models", "list", "--json"]).catch(() => ""));
   const picks = [
     { label: "Embedded default", description: "SmolLM2-135M, works offline", value: "" },
-    ...names.filter(Boolean).map((name) => ({ label: name, description: listing.includes(`${name} `) ? "" : "", value: name })),
+    ...modelPicks(listing),
     { label: "Choose a GGUF file…", description: "", value: "<file>" },
   ];
   const chosen = await vscode.window.showQuickPick(picks, { placeHolder: "Model for Hearth" });

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import manifest from "../package.json";
 import { RestartPolicy, advise, classifyProbe } from "../src/errors";
 import { partialReport, type ShownItem } from "../src/partial";
+import { modelPicks, parseModelListing } from "../src/protocol";
 import { PROBE_ARGS, hearthCommand, userValue } from "../src/launch";
 import { CLIENT_KEYS, MACHINE_KEYS, SERVER_KEYS, affectsServer, needsRestart, serverSettings } from "../src/settings";
 import { INITIAL, modelPhase, render } from "../src/status";
@@ -78,4 +79,15 @@ void test("settings that name executables are machine-scoped and read from the u
   assert.equal(userValue({ defaultValue: "", workspaceValue: "./evil/python" }, ""), "");
   assert.equal(userValue(undefined, "python3"), "python3");
   assert.equal((manifest as { capabilities?: { untrustedWorkspaces?: { supported?: unknown } } }).capabilities?.untrustedWorkspaces?.supported, false);
+});
+
+void test("the model picker reads the --json listing, never the human text", () => {
+  const listing = parseModelListing(JSON.stringify({ models: [
+    { name: "smollm2-135m-instruct", description: "Embedded", format: "prefix", licence: "Apache-2.0", embedded: true, path: "/x.gguf" },
+    { name: "qwen2.5-coder-0.5b", description: "Small", format: "fim-psm", licence: "Apache-2.0", embedded: false, path: null },
+  ] }));
+  assert.deepEqual(modelPicks(listing), [
+    { label: "qwen2.5-coder-0.5b", description: "Small (hearth models pull qwen2.5-coder-0.5b)", value: "qwen2.5-coder-0.5b" },
+  ]);
+  assert.deepEqual(parseModelListing("smollm2-135m-instruct prefix Apache-2.0"), { models: [] });
 });

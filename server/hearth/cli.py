@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list or download models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    models_sub.add_parser("list", help="the catalog, and which models are on this machine")
+    listing = models_sub.add_parser("list", help="the catalog, and which models are on this machine")
+    listing.add_argument("--json", action="store_true", help="one JSON object (the editor's picker)")
     pull = models_sub.add_parser("pull", help="download a catalog model (uses the network)")
     pull.add_argument("name")
     pull.add_argument("--allow-unverified", action="store_true",
@@ -157,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     isolate()
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # `hearth telemetry export | head`: the reader is gone, which is not an error. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_file)
     settings, raw = _settings(args)
@@ -267,6 +281,15 @@ def _models(args: argparse.Namespace) -> int:
     from hearth.paths import data_dir
 
     directory = data_dir()
+    if args.models_command == "list" and args.json:
+        models = []
+        for entry in load_catalog():
+            found = entry_path(entry, directory)
+            models.append({"name": entry.name, "description": entry.description, "format": entry.format,
+                           "licence": entry.licence, "embedded": bool(entry.package),
+                           "path": str(found[0]) if found else None})  # fmt: skip
+        print(json.dumps({"models": models}, indent=2))
+        return 0
     if args.models_command == "list":
         for entry in load_catalog():
             found = entry_path(entry, directory)

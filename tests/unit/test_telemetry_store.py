@@ -255,3 +255,20 @@ def test_kill_9_during_writes_never_corrupts(tmp_path):
         counts.append(store.conn.execute("SELECT count(*) FROM events").fetchone()[0])
         store.close()
     assert counts == sorted(counts) and counts[-1] > 0
+
+
+def test_export_into_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    store = EventStore(tmp_path / "telemetry.sqlite3").open()
+    store.write([{"ts": 1.0 + n, "sid": f"s{n}", "kind": "requested", "data": "{}"} for n in range(20_000)])
+    store.close()
+    env = {**os.environ, "HEARTH_DATA_DIR": str(tmp_path)}
+    export = subprocess.Popen([sys.executable, "-m", "hearth", "telemetry", "export"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)  # fmt: skip
+    assert export.stdout is not None and export.stderr is not None
+    assert export.stdout.readline().startswith(b"{")
+    export.stdout.close()  # what `| head -1` does
+    assert export.wait(60) == 0
+    assert b"Traceback" not in export.stderr.read()
