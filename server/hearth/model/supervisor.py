@@ -96,7 +96,8 @@ class LlamaWorkerBackend:
             model_name=model.name,
             prompt_format=model.prompt_format,
         )
-        self.worker_info: dict[str, Any] = {}
+        self._last_fatal = ""
+        """What the worker said before it died while loading (a readable error beats an exit code)."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -178,7 +179,6 @@ class LlamaWorkerBackend:
             if kind == "loaded":
                 loaded = True
                 self._load_failures = 0
-                self.worker_info = message
                 self._set_status(ModelState.READY, load_seconds=message.get("load_seconds"))
                 log.info("model ready: %s (%.2fs)", self._model.path, message.get("load_seconds", 0))
             elif kind == "fatal":
@@ -206,8 +206,7 @@ class LlamaWorkerBackend:
                 return loaded
 
     def _after_exit(self, loaded: bool, exitcode: int | None, generation: int) -> None:
-        fatal = getattr(self, "_last_fatal", "")
-        self._last_fatal = ""
+        fatal, self._last_fatal = self._last_fatal, ""
         if not loaded:
             self._load_failures += 1
             why = fatal or f"the model worker exited with code {exitcode} while loading"

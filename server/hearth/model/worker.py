@@ -31,7 +31,6 @@ class WorkerConfig:
     n_ctx: int = 2048
     n_threads: int = 0
     """0: let the worker pick (physical cores, at most 4)."""
-    special_stops: tuple[str, ...] = ()
 
 
 PREFILL_CHUNK = 64
@@ -101,7 +100,6 @@ class _Engine:
             "n_threads": config.n_threads or default_threads(),
             "architecture": metadata.get("general.architecture", ""),
             "model_name": metadata.get("general.name", ""),
-            "special_tokens": _special_token_texts(self._llm),
         }
 
     def count(self, text: str) -> int:
@@ -313,18 +311,3 @@ def _common_prefix(cached: Any, prompt: list[int]) -> int:
             break
         count += 1
     return count
-
-
-def _special_token_texts(llm: Any) -> list[str]:
-    """Texts of control tokens the model may emit (never shown to the user)."""
-    texts = set()
-    for token_id in (llm.token_eos(), llm.token_bos()):
-        if token_id is not None and token_id >= 0:
-            text = llm.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
-            if text:
-                texts.add(text)
-    template = llm.metadata.get("tokenizer.chat_template", "") or ""
-    for marker in ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|file_sep|>", "<|fim_pad|>"):
-        if marker in template or marker in texts:
-            texts.add(marker)
-    return sorted(texts)
