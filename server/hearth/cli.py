@@ -158,8 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def entry() -> int:
+    """The `hearth` console script: the working directory leaves sys.path first."""
     isolate()
+    return main()
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(argv)
     except BrokenPipeError:
