@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    # Editors append their extra arguments after `serve` (hearth.serverArgs): logging works there too.
+    serve.add_argument("--log-level", default=argparse.SUPPRESS, help="DEBUG, INFO, WARNING, ERROR")
+    serve.add_argument("--log-file", default=argparse.SUPPRESS, help="write logs to this file")
     serve.add_argument("--stdio", action="store_true", help="speak LSP over stdio (default)")
     serve.add_argument("--tcp", metavar="HOST:PORT",
                        help="listen for one client on TCP (loopback; the client sends a token)")  # fmt: skip

@@ -66,8 +66,8 @@ def accepted_events(database: Path) -> list[tuple[str, str, str]]:
     return [(kind, sid, json.loads(data).get("kind", "")) for kind, sid, data in rows]
 
 
-@pytest.mark.parametrize(("key", "kind"), [("tab", "full"), ("word", "partial")])
-def test_ghost_text_in_code_server_is_accepted(tmp_path, key, kind):
+def _install_extension(tmp_path: Path, user_settings: dict) -> list[str]:
+    """Package the extension, install it into a fresh code-server profile; its base command line."""
     require((CLIENT / "node_modules").is_dir(), "client-vscode/node_modules is missing (npm ci)")
     require(CODE_SERVER.exists(), "code-server is not installed (client-vscode/e2e/install-code-server.sh)")
     require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -77,38 +77,125 @@ def test_ghost_text_in_code_server_is_accepted(tmp_path, key, kind):
     vsce = ["npx", "vsce", "package", "--no-dependencies", "--skip-license", "-o", str(vsix)]
     packed = subprocess.run(vsce, cwd=CLIENT, capture_output=True, text=True, timeout=300)
     assert packed.returncode == 0, packed.stdout + packed.stderr
-
-    workspace, user, extensions, data = (
-        tmp_path / name for name in ("workspace", "user", "extensions", "data")
-    )
-    workspace.mkdir()
-    shutil.copy(EXAMPLE, workspace / "primes.py")
+    user, extensions = tmp_path / "user", tmp_path / "extensions"
     (user / "User").mkdir(parents=True)
     (user / "User" / "settings.json").write_text(json.dumps({
-        "hearth.pythonPath": sys.executable, "hearth.filter": False, "workbench.startupEditor": "none",
-        "hearth.deadlineMs": 30000,  # a loaded CI machine evaluates the first (cold) prompt slowly
-        "security.workspace.trust.enabled": False, "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False, "workbench.tips.enabled": False,
+        "workbench.startupEditor": "none", "telemetry.telemetryLevel": "off",
+        "extensions.autoCheckUpdates": False, "workbench.tips.enabled": False, **user_settings,
     }))  # fmt: skip
     base = [str(CODE_SERVER), "--user-data-dir", str(user), "--extensions-dir", str(extensions)]
     installed = subprocess.run([*base, "--install-extension", str(vsix)], capture_output=True, text=True,
                                timeout=300)  # fmt: skip
     assert "successfully installed" in installed.stdout, installed.stdout + installed.stderr
+    return base
 
+
+def _start_code_server(
+    base: list[str], workspace: Path, data: Path, trust: bool
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "HEARTH_DATA_DIR": str(data), "HEARTH_CACHE_DIR": str(data / "cache")}
+    flags = [] if trust else ["--disable-workspace-trust"]
     server = subprocess.Popen(
         [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
-         "--disable-update-check", "--disable-workspace-trust", str(workspace)],
+         "--disable-update-check", *flags, str(workspace)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    return server, port
+
+
+def _watch(port: int, workspace: Path, wait_ms: int, screenshot: Path) -> dict:
+    driver = subprocess.run(
+        ["node", str(CLIENT / "e2e" / "trust.mjs"), f"http://127.0.0.1:{port}/?folder={workspace}",
+         str(wait_ms), str(screenshot)],
+        cwd=CLIENT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "CHROMIUM": str(CHROMIUM)},
+    )  # fmt: skip
+    seen = json.loads(driver.stdout.strip().splitlines()[-1])
+    assert seen["error"] is None and seen["workbench"], seen
+    return seen
+
+
+def _hearth_servers(root_pid: int) -> list[str]:
+    import psutil
+
+    found = []
+    for child in psutil.Process(root_pid).children(recursive=True):
+        try:
+            line = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "hearth" in line and "serve" in line:
+            found.append(line)
+    return found
+
+
+def test_restricted_mode_starts_nothing_and_workspace_settings_name_no_program(tmp_path):
+    marker, hostile_log, user_log = (
+        tmp_path / "fake-python-ran",
+        tmp_path / "hostile.log",
+        tmp_path / "user.log",
+    )
+    fake_python = tmp_path / "fake-python"
+    fake_python.write_text(f'#!/bin/sh\ntouch {marker}\nexec {sys.executable} "$@"\n')
+    fake_python.chmod(0o755)
+    workspace, data = tmp_path / "workspace", tmp_path / "data"
+    (workspace / ".vscode").mkdir(parents=True)
+    shutil.copy(EXAMPLE, workspace / "primes.py")
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps({
+        "hearth.pythonPath": str(fake_python), "hearth.serverArgs": ["--log-file", str(hostile_log)],
+        "hearth.agentTestCommand": f"touch {marker}",
+    }))  # fmt: skip
+    base = _install_extension(tmp_path, {
+        "hearth.pythonPath": sys.executable, "hearth.serverArgs": ["--log-file", str(user_log)],
+        "hearth.agentTestCommand": "echo user-level-command", "security.workspace.trust.enabled": True,
+        "security.workspace.trust.startupPrompt": "never", "security.workspace.trust.untrustedFiles": "open",
+    })  # fmt: skip
+
+    # Restricted Mode (the folder is not trusted): the extension does not run, no server starts.
+    server, port = _start_code_server(base, workspace, data, trust=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
+        seen = _watch(port, workspace, 40_000, tmp_path / "restricted.png")
+        assert not seen["flame"] and _hearth_servers(server.pid) == []
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    assert not marker.exists() and not user_log.exists()
+
+    # Trusted: the server starts with the user's Python and arguments, never the workspace's, and
+    # the user's own test command is what the server asks about.
+    server, port = _start_code_server(base, workspace, data, trust=False)
+    try:
+        seen = _watch(port, workspace, 180_000, tmp_path / "trusted.png")
+        assert seen["flame"], seen
+        servers = _hearth_servers(server.pid)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    assert servers and all(str(fake_python) not in line and "-P -m hearth serve" in line for line in servers)
+    assert user_log.exists() and not hostile_log.exists() and not marker.exists()
+    questions = [n for n in seen["notifications"] if "agentTestCommand" in n]
+    assert questions and all("echo user-level-command" in q and "touch" not in q for q in questions), seen
+
+
+@pytest.mark.parametrize(("key", "kind"), [("tab", "full"), ("word", "partial")])
+def test_ghost_text_in_code_server_is_accepted(tmp_path, key, kind):
+    base = _install_extension(tmp_path, {
+        "hearth.pythonPath": sys.executable, "hearth.filter": False,
+        "hearth.deadlineMs": 30000,  # a loaded CI machine evaluates the first (cold) prompt slowly
+        "security.workspace.trust.enabled": False,
+    })  # fmt: skip
+    workspace, data = tmp_path / "workspace", tmp_path / "data"
+    workspace.mkdir()
+    shutil.copy(EXAMPLE, workspace / "primes.py")
+    server, port = _start_code_server(base, workspace, data, trust=False)
+    try:
         screenshot = tmp_path / "ghost-text.png"
         driver = subprocess.run(
             ["node", str(CLIENT / "e2e" / "ghost-text.mjs"), f"http://127.0.0.1:{port}/?folder={workspace}",

@@ -96,3 +96,11 @@ def test_models_list_json_is_what_the_editor_picker_reads(capsys):
     embedded = [m for m in listing["models"] if m["embedded"]]
     assert len(embedded) == 1 and embedded[0]["path"].endswith(".gguf")
     assert {"name", "description", "format", "licence", "embedded", "path"} <= set(listing["models"][0])
+
+
+def test_logging_options_work_after_serve_as_editors_append_them():
+    from hearth.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--log-level", "DEBUG", "--log-file", "/tmp/hearth.log"])
+    assert (args.log_level, args.log_file) == ("DEBUG", "/tmp/hearth.log")
+    assert build_parser().parse_args(["--log-level", "INFO", "serve"]).log_level == "INFO"
