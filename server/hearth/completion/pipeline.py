@@ -178,7 +178,8 @@ class CompletionPipeline:
             return outcome
         mark = self._clock()
         fmt = self._format()
-        prompt, held_back, outcome.context = self.prompt_for(doc, cursor, settings)
+        # Off the event loop: the context reads other open documents and may parse this one.
+        prompt, held_back, outcome.context = await asyncio.to_thread(self.prompt_for, doc, cursor, settings)
         timings["context"] = (self._clock() - mark) * 1000
         request = GenerationRequest(
             prompt=prompt.text,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,8 +214,15 @@ class SyntaxCache:
     def __init__(self, max_documents: int = 32) -> None:
         self._docs: dict[str, tuple[str, bytes, Any]] = {}
         self._max = max_documents
+        # Context is built off the event loop while documents open (and parse) on it; an
+        # incremental parse edits the cached tree in place, so one caller at a time.
+        self._lock = threading.Lock()
 
     def tree(self, uri: str, language_id: str, text: str) -> Any | None:
+        with self._lock:
+            return self._tree(uri, language_id, text)
+
+    def _tree(self, uri: str, language_id: str, text: str) -> Any | None:
         data = text.encode("utf-8", "surrogatepass")
         old = self._docs.pop(uri, None)
         if old is not None and old[0] == language_id and old[2] is not None:
@@ -240,7 +248,8 @@ class SyntaxCache:
         return tree
 
     def forget(self, uri: str) -> None:
-        self._docs.pop(uri, None)
+        with self._lock:
+            self._docs.pop(uri, None)
 
 
 def changed_range(old: bytes, new: bytes) -> tuple[int, int, int]:

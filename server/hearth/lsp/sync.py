@@ -17,8 +17,8 @@ def register(server: HearthServer) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
         if ls.settings.context and len(doc.text) <= ls.settings.max_file_kb * 1024:
-            # After this notification is done: the open itself is never held up by the parse.
-            asyncio.get_running_loop().call_soon(_warm, ls, doc.uri)
+            # On a worker thread: neither the open nor any other message waits for the parse.
+            asyncio.get_running_loop().run_in_executor(None, _warm, ls, doc.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: HearthServer, params: types.DidChangeTextDocumentParams) -> None:
