@@ -37,3 +37,23 @@ def test_token_log_probabilities_come_from_the_model(engine):
         assert uniform + 1 < result.min_logprob <= result.mean_logprob <= 0.0
     # The model is surer of a loop's print( than of made-up names.
     assert easy.mean_logprob > hard.mean_logprob
+
+
+def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
+    from hearth.agent.chat import chatml, first_turn_end
+    from hearth.agent.conversations import Message
+
+    filler = "def f():\n    return 1\n" * 400  # far more than the 512-token context
+    text, control = chatml([Message("system", "You are Hearth."), Message("user", filler + "Question: why?")])
+    request = GenerationRequest(text, control=control, keep_head=first_turn_end(control), max_tokens=4)
+    result = engine.generate({"request": request, "id": 1, "sent_at": time.time()}, Value("i", 0))
+    evaluated = list(engine._llm.eval_tokens)[: result.prompt_tokens]
+    shown = engine._llm.detokenize(evaluated, special=True).decode("utf-8", errors="replace")
+    assert len(evaluated) < 512
+    assert shown.startswith("<|im_start|>system\nYou are Hearth.<|im_end|>\n")
+    assert shown.endswith("Question: why?<|im_end|>\n<|im_start|>assistant\n")
+    # Positive control: without a head to keep, the cut takes the system turn away.
+    plain = GenerationRequest(text, control=control, max_tokens=4)
+    cut = engine.generate({"request": plain, "id": 2, "sent_at": time.time()}, Value("i", 0))
+    evaluated = list(engine._llm.eval_tokens)[: cut.prompt_tokens]
+    assert "You are Hearth." not in engine._llm.detokenize(evaluated, special=True).decode("utf-8", "replace")

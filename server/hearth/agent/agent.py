@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
-from hearth.agent.chat import CHATML_STOP, chatml
+from hearth.agent.chat import CHATML_STOP, chatml, first_turn_end
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
@@ -197,6 +197,7 @@ class EditAgent:
             GenerationRequest(
                 prompt=prompt[0],
                 control=prompt[1],
+                keep_head=first_turn_end(prompt[1]),
                 max_tokens=self._settings.max_tokens,
                 deadline_s=120.0,
                 stop=CHATML_STOP,

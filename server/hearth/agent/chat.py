@@ -53,6 +53,11 @@ def render_chatml(messages: list[Message]) -> str:
     return chatml(messages)[0]
 
 
+def first_turn_end(control: Spans) -> int:
+    """Where a ChatML prompt's first turn (the system prompt) ends: after its end marker's newline."""
+    return control[1][1] + 1 if len(control) >= 2 else 0
+
+
 def fit_history(
     system: Message, history: list[Message], last: Message, budget_tokens: int, count: CountTokens
 ) -> list[Message]:
@@ -153,6 +158,7 @@ class ChatService:
             GenerationRequest(
                 prompt=prompt,
                 control=control,
+                keep_head=first_turn_end(control),
                 max_tokens=settings.chat_max_tokens,
                 deadline_s=max(30.0, settings.chat_max_tokens / 4),
                 stop=CHATML_STOP,

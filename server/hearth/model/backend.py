@@ -69,6 +69,9 @@ class GenerationRequest:
     prompt: str
     control: Spans = ()
     """Spans of `prompt` tokenized as special tokens (see `compose`); the rest is text."""
+    keep_head: int = 0
+    """Characters at the start that survive when an over-long prompt is cut (a chat's system
+    turn): the cut then falls after them, and the end is kept as always."""
     max_tokens: int = 64
     deadline_s: float = 5.0
     """Wall-clock limit from the moment the worker starts on the request."""

@@ -146,10 +146,12 @@ class _Engine:
         deadline = started + request.deadline_s
         prompt = self._tokens(request.prompt, request.control)
         n_ctx = self._llm.n_ctx()
-        # Keep the end of an over-long prompt: the text at the cursor matters most.
+        # Keep the end of an over-long prompt (the text at the cursor, the question), and its
+        # head when the request names one (the system turn).
         room = max(16, n_ctx - request.max_tokens - 1)
         if len(prompt) > room:
-            prompt = prompt[-room:]
+            head = self._tokens(request.prompt[: request.keep_head], request.control)[: room // 2]
+            prompt = head + prompt[len(prompt) - (room - len(head)) :]
         if not request.use_prompt_cache:
             self._llm.reset()
         reused = _common_prefix(self._llm.eval_tokens, prompt)
