@@ -7,11 +7,14 @@ interface in `hearth_telemetry`.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import threading
 from collections import Counter, deque
 from typing import Any, Protocol
+
+from hearth_telemetry.outcomes import Outcome
 
 
 class EventSink(Protocol):
@@ -31,7 +34,11 @@ class LogSink:
 
     def emit(self, name: str, fields: dict[str, Any]) -> None:
         if self._log.isEnabledFor(logging.INFO):
-            self._log.info("%s %s", name, json.dumps(fields, default=str, sort_keys=True))
+            self._log.info("%s %s", name, json.dumps(fields, default=_plain, sort_keys=True))
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else str(value)
 
 
 class RecentSink:
@@ -44,11 +51,13 @@ class RecentSink:
         self._model_ms = 0.0
 
     def emit(self, name: str, fields: dict[str, Any]) -> None:
+        # Kept as plain JSON values: hearth/status sends them to the editor as they are.
+        plain = {key: value.value if isinstance(value, enum.Enum) else value for key, value in fields.items()}
         with self._lock:
-            self._events.append((name, dict(fields)))
+            self._events.append((name, plain))
             self._totals[name] += 1
             if name == "completion":
-                self._totals[f"outcome:{fields.get('outcome', '')}"] += 1
+                self._totals[outcome_total(plain.get("outcome"))] += 1
                 if "generated_tokens" in fields:
                     self._totals["generated"] += 1
                     self._model_ms += float(fields.get("timings_ms", {}).get("model", 0.0))
@@ -61,6 +70,11 @@ class RecentSink:
     def recent(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(f, event=n) for n, f in self._events if name is None or n == name]
+
+
+def outcome_total(outcome: Outcome | str | None) -> str:
+    """The key `RecentSink.totals` counts an outcome under."""
+    return f"outcome:{outcome.value if isinstance(outcome, Outcome) else outcome}"
 
 
 class FanoutSink:

@@ -10,6 +10,7 @@ and then with secrets redacted.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import os
 import queue
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hearth_telemetry.outcomes import Outcome
 from hearth_telemetry.privacy import hash_path, redact_secrets
 from hearth_telemetry.store import BUSY_TIMEOUT_MS, EventStore
 
@@ -206,19 +208,18 @@ class TelemetrySink:
 
 
 def _outcome_kind(fields: dict[str, Any]) -> str:
-    outcome = str(fields.get("outcome", ""))
+    """The row an outcome is filed as, by the enum (never by the words of a reason)."""
+    outcome = fields.get("outcome")
     if fields.get("shown"):
         return "offered"
-    if outcome.startswith("skipped"):
-        return "skipped"
-    if outcome.startswith("filtered"):
-        return "filtered"
-    return "dropped"
+    return outcome.row_kind if isinstance(outcome, Outcome) else "dropped"
 
 
 def _scrub(fields: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in fields.items():
+        if isinstance(value, enum.Enum):
+            value = value.value
         if key in _SCALAR_KEYS and (value is None or isinstance(value, (bool, int, float, str))):
             data[key] = value
         elif key in _DICT_KEYS and isinstance(value, dict):

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from hearth_telemetry.outcomes import Outcome, Rejection
 from hearth_telemetry.privacy import REDACTED, hash_path, redact_secrets
 from hearth_telemetry.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from hearth_telemetry.stats import compute_stats, load_suggestions
 from hearth_telemetry.store import EventStore
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink
 
@@ -30,7 +32,7 @@ def completion_event(sid: str = "s1", text: str = CANARY_CODE) -> dict:
         "language": "python",
         "path": CANARY_PATH,
         "decision": "block",
-        "outcome": "shown",
+        "outcome": Outcome.SHOWN,
         "shown": True,
         "chars": len(text),
         "lines": 1,
@@ -233,6 +235,7 @@ def test_eight_processes_write_together_without_errors(tmp_path):
 WRITER_SCRIPT = """
 import sys, time
 from pathlib import Path
+from hearth_telemetry.outcomes import Outcome, Rejection
 from hearth_telemetry.store import EventStore
 store = EventStore(Path(sys.argv[1])).open()
 print("ready", flush=True)
@@ -272,3 +275,46 @@ def test_export_into_a_closed_pipe_ends_quietly(tmp_path):
     export.stdout.close()  # what `| head -1` does
     assert export.wait(60) == 0
     assert b"Traceback" not in export.stderr.read()
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_every_outcome_is_filed_by_the_enum(tmp_path, outcome):
+    sink = TelemetrySink(tmp_path / "t.sqlite3")
+    shown = outcome in (Outcome.SHOWN, Outcome.FIRST_LINE_SHOWN)
+    rows = sink.rows({"name": "completion", "ts": 1.0, "fields": {**completion_event(), "outcome": outcome,
+                                                                  "shown": shown}})  # fmt: skip
+    assert rows[-1]["kind"] == outcome.row_kind and json.loads(rows[-1]["data"])["outcome"] == outcome.value
+    expected = {Outcome.SKIPPED_BY_FILTER: "skipped", Outcome.HIDDEN_BY_FILTER: "filtered"}
+    assert outcome.row_kind == ("offered" if shown else expected.get(outcome, "dropped"))
+
+
+def test_rejections_are_stored_by_their_enum_value(tmp_path):
+    sink = TelemetrySink(tmp_path / "t.sqlite3")
+    row = sink.rows({"name": "rejected", "ts": 1.0, "fields": {"id": "s1", "reason": Rejection.TYPED_OVER}})[
+        0
+    ]
+    assert json.loads(row["data"]) == {"reason": "typed_over"}
+
+
+def test_a_database_written_before_the_enums_reads_the_same(tmp_path):
+    """Rows of the old writer carried prose outcomes; readers go by the row kind, which is unchanged."""
+    store = EventStore(tmp_path / "telemetry.sqlite3").open()
+    old = [
+        {"ts": 1.0, "sid": "a", "kind": "requested", "data": "{}"},
+        {"ts": 1.0, "sid": "a", "kind": "offered", "data": json.dumps({"outcome": "shown", "chars": 5})},
+        {
+            "ts": 2.0,
+            "sid": "a",
+            "kind": "accepted",
+            "data": json.dumps({"kind": "full", "accepted_chars": 5}),
+        },
+        {"ts": 3.0, "sid": "b", "kind": "requested", "data": "{}"},
+        {"ts": 3.0, "sid": "b", "kind": "filtered", "data": json.dumps({"outcome": "filtered by stage 2"})},
+        {"ts": 4.0, "sid": "c", "kind": "requested", "data": "{}"},
+        {"ts": 4.0, "sid": "c", "kind": "skipped", "data": json.dumps({"outcome": "skipped by filter"})},
+    ]
+    store.write(old)
+    figures = compute_stats(*load_suggestions(store))
+    store.close()
+    assert figures["offered"] == 1 and figures["accepted"] == 1
+    assert figures["filtered_after_generation"] == 1 and figures["skipped_by_filter"] == 1

@@ -23,7 +23,9 @@ from typing import Any
 
 from hearth.bench import position, start_server
 from hearth.bench.developer import Task, Typist, keystroke_count, match_suggestion, next_keystroke
+from hearth.events import outcome_total
 from hearth.lsp.stdio_client import ResponseTimeout, StdioClient
+from hearth_telemetry.outcomes import Outcome
 from hearth_telemetry.stats import percentile, share_text
 
 MODES: dict[str, dict[str, Any]] = {
@@ -213,9 +215,9 @@ def run_mode(
         "mode": mode,
         **total.summary(),
         "generated": totals.get("generated", 0),
-        "skipped_by_filter": totals.get("outcome:skipped by filter", 0),
-        "hidden_by_filter": totals.get("outcome:filtered by stage 2", 0),
-        "cut_to_first_line_by_filter": totals.get("outcome:first line shown", 0),
+        "skipped_by_filter": totals.get(outcome_total(Outcome.SKIPPED_BY_FILTER), 0),
+        "hidden_by_filter": totals.get(outcome_total(Outcome.HIDDEN_BY_FILTER), 0),
+        "cut_to_first_line_by_filter": totals.get(outcome_total(Outcome.FIRST_LINE_SHOWN), 0),
         "model_s": round(model_s, 1),
         "idle_s": round(max(0.0, wall_s - model_s), 1),
         "by_language": {lang: t.summary() for lang, t in sorted(per_language.items())},

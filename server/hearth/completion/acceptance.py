@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hearth.events import EventSink
+from hearth_telemetry.outcomes import Rejection
 
 RETENTION_CHECKS_S = (30.0, 120.0, 600.0)
 RETAINED_SIMILARITY = 0.5
@@ -88,7 +89,7 @@ class AcceptanceTracker:
         previous = self._pending.get(uri)
         if previous is not None and not previous.done:
             moved = previous.offset + previous.typed != offset
-            self._reject(previous, "cursor_moved" if moved else "superseded")
+            self._reject(previous, Rejection.CURSOR_MOVED if moved else Rejection.SUPERSEDED)
         item = _Offered(sid, uri, text, offset)
         self._pending[uri] = item
         self._by_id[sid] = item
@@ -148,7 +149,7 @@ class AcceptanceTracker:
             if edit.start == edit.end and rest.startswith(edit.text):
                 item.typed += len(edit.text)
                 return False
-        self._reject(item, "typed_over")
+        self._reject(item, Rejection.TYPED_OVER)
         return False
 
     def _count_typed(self, edits: list[Edit]) -> None:
@@ -190,7 +191,7 @@ class AcceptanceTracker:
         for delay in self._checks:
             self._schedule(delay, functools.partial(self._check_retention, item, accepted_text, delay))
 
-    def _reject(self, item: _Offered, reason: str) -> None:
+    def _reject(self, item: _Offered, reason: Rejection) -> None:
         item.done = True
         self._history.append(0)
         self._sink.emit("rejected", {"id": item.sid, "reason": reason})

@@ -36,6 +36,7 @@ from hearth.model.backend import (
 )
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
+from hearth_telemetry.outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class CompletionOutcome:
     text: str
     """What to insert at the cursor; empty means show nothing."""
     reason: str
-    """Why this outcome: shown, or why nothing is shown."""
+    """Why this outcome, for people: shown, or why nothing is shown. Nothing matches on it."""
     decision: str = "none"
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: GenerationResult | None = None
@@ -67,6 +68,12 @@ class CompletionOutcome:
     score: float | None = None
     """The filter's last acceptance estimate (stage 2 if it ran, else stage 1)."""
     context: ContextBlock = field(default_factory=ContextBlock)
+    outcome: Outcome = Outcome.EMPTY
+    """What became of the request: what telemetry, the filter and the benchmarks count."""
+
+    def end(self, outcome: Outcome, reason: str) -> CompletionOutcome:
+        self.outcome, self.reason = outcome, reason
+        return self
 
     @property
     def shown(self) -> bool:
@@ -131,7 +138,7 @@ class CompletionPipeline:
         try:
             outcome = await self._run(doc, settings, automatic, is_current, outcome, timings)
         except asyncio.CancelledError:
-            outcome.reason = "cancelled"
+            outcome.end(Outcome.CANCELLED, "cancelled")
             raise
         finally:
             timings["total"] = (self._clock() - started) * 1000
@@ -149,33 +156,27 @@ class CompletionPipeline:
         timings: dict[str, float],
     ) -> CompletionOutcome:
         if not settings.language_enabled(doc.language_id):
-            outcome.reason = "disabled for this language"
-            return outcome
+            return outcome.end(Outcome.DISABLED, "disabled for this language")
         if len(doc.text) > settings.max_file_kb * 1024:
-            outcome.reason = "document too large"
-            return outcome
+            return outcome.end(Outcome.TOO_LARGE, "document too large")
         offset = max(0, min(doc.offset, len(doc.text)))
         cursor = Cursor(doc.text[:offset], doc.text[offset:])
         decision = decide(cursor, doc.language_id, settings.multiline, settings.max_lines)
         outcome.decision = decision.mode
         if decision.mode == "none":
-            outcome.reason = decision.reason
-            return outcome
+            return outcome.end(Outcome.NOT_HERE, decision.reason)
         outcome.features = stage1_features(cursor, doc.language_id, decision.mode, automatic, doc.signals)
         if self._filtered_out(1, outcome.features, outcome, settings, automatic):
-            outcome.reason = "skipped by filter"
-            return outcome
+            return outcome.end(Outcome.SKIPPED_BY_FILTER, "skipped by filter")
         mark = self._clock()
         if automatic and settings.debounce_ms > 0:
             await asyncio.sleep(settings.debounce_ms / 1000)
         timings["debounce"] = (self._clock() - mark) * 1000
         if not is_current():
-            outcome.reason = "superseded"
-            return outcome
+            return outcome.end(Outcome.SUPERSEDED, "superseded")
         status = self._backend.status()
         if status.state is not ModelState.READY:
-            outcome.reason = f"model {status.state.value}"
-            return outcome
+            return outcome.end(Outcome.MODEL_UNAVAILABLE, f"model {status.state.value}")
         mark = self._clock()
         fmt = self._format()
         # Off the event loop: the context reads other open documents and may parse this one.
@@ -202,8 +203,7 @@ class CompletionPipeline:
         timings["model_decode"] = result.decode_ms
         timings["queue"] = result.queue_ms
         if result.cancelled:
-            outcome.reason = "cancelled"
-            return outcome
+            return outcome.end(Outcome.CANCELLED, "cancelled")
         mark = self._clock()
         aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
         outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
@@ -230,20 +230,22 @@ class CompletionPipeline:
                 "cut_for_syntax": float(validity == "cut"),
             }
         if validity == "dropped":
-            outcome.reason = "would add a syntax error"
-        elif members == "dropped":
-            outcome.reason = "uses a member its object does not have"
-        elif not outcome.text:
-            outcome.reason = "nothing useful generated"
-        elif self._filtered_out(
+            return outcome.end(Outcome.INVALID_SYNTAX, "would add a syntax error")
+        if members == "dropped":
+            return outcome.end(Outcome.UNKNOWN_MEMBER, "uses a member its object does not have")
+        if not outcome.text:
+            return outcome.end(Outcome.EMPTY, "nothing useful generated")
+        if self._filtered_out(
             2, {**outcome.features, **outcome.post}, outcome, settings, automatic
         ) and not self._first_line_passes(outcome, result, cursor, raw_end, settings):
-            outcome.text, outcome.reason = "", "filtered by stage 2"
-        elif not is_current():
-            outcome.text, outcome.reason = "", "document changed"
-        else:
-            outcome.reason = "first line shown" if outcome.post.get("first_line_of_block") else "shown"
-        return outcome
+            outcome.text = ""
+            return outcome.end(Outcome.HIDDEN_BY_FILTER, "filtered by stage 2")
+        if not is_current():
+            outcome.text = ""
+            return outcome.end(Outcome.DOCUMENT_CHANGED, "document changed")
+        if outcome.post.get("first_line_of_block"):
+            return outcome.end(Outcome.FIRST_LINE_SHOWN, "first line shown")
+        return outcome.end(Outcome.SHOWN, "shown")
 
     def estimate_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
@@ -339,7 +341,7 @@ class CompletionPipeline:
         try:
             handle = self._backend.submit(request)
         except ModelUnavailable as exc:
-            outcome.reason = f"model unavailable: {exc}"
+            outcome.end(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
             return None
         try:
             return await asyncio.wrap_future(handle.future)
@@ -348,7 +350,7 @@ class CompletionPipeline:
             handle.cancel()
             raise
         except (WorkerCrashed, ModelUnavailable) as exc:
-            outcome.reason = f"model unavailable: {exc}"
+            outcome.end(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
             return None
 
     def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, automatic: bool) -> None:
@@ -361,7 +363,7 @@ class CompletionPipeline:
             "post": outcome.post,
             "score": outcome.score,
             "decision": outcome.decision,
-            "outcome": outcome.reason,
+            "outcome": outcome.outcome,
             "shown": outcome.shown,
             "chars": len(outcome.text),
             "lines": outcome.text.count("\n") + 1 if outcome.text else 0,
