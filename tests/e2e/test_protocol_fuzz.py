@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import time
 
 import psutil
@@ -51,10 +52,14 @@ def mutate(rng: random.Random, frame: bytes) -> bytes:
     return header + b"\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" + body
 
 
+DEAF_AFTER_S = 30.0
+
+
 def test_ten_thousand_mutated_frames_never_leave_the_server_deaf(tmp_path):
-    client = StdioClient()
-    # No model needed to test the protocol: a missing file keeps the CPU quiet.
-    client.initialize({"model": str(tmp_path / "absent.gguf")})
+    # No model needed to test the protocol: a missing file (named on the command line, where
+    # it needs no confirmation) keeps the CPU quiet.
+    client = StdioClient([sys.executable, "-m", "hearth", "serve", "--model", str(tmp_path / "absent.gguf")])
+    client.initialize({})
     client.notify("textDocument/didOpen", {"textDocument": {
         "uri": "file:///f.py", "languageId": "python", "version": 1, "text": "abc\n"}})  # fmt: skip
     process = psutil.Process(client.process.pid)
@@ -68,9 +73,10 @@ def test_ten_thousand_mutated_frames_never_leave_the_server_deaf(tmp_path):
         sent = time.monotonic()
         client.request_nowait("hearth/status", {}, msg_id)
         try:
-            response = client.wait(msg_id, timeout=1.0)
+            # Deaf means never: a loaded machine may take seconds, so the wait does not decide.
+            response = client.wait(msg_id, timeout=DEAF_AFTER_S)
         except ResponseTimeout:
-            # The only other acceptable outcome: the process exited non-zero within 1 s.
+            # The only other acceptable outcome: the process exited non-zero.
             assert client.process.wait(1.0) != 0, f"deaf after mutation {i}"
             pytest.fail(f"server exited after mutation {i}; acceptable, but it should resynchronise")
         assert "result" in response

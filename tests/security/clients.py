@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hearth.lsp.framing import Frame, FrameDecoder, encode_frame
-from hearth.lsp.stdio_client import StdioClient
+from hearth.lsp.framing import encode_frame
+from hearth.lsp.stdio_client import LspClient
 
 PYTHON = sys.executable
 CONSOLE_SCRIPT = str(Path(sys.executable).parent / "hearth")
@@ -35,62 +35,17 @@ def found(markers: Path) -> list[str]:
     return sorted(p.name for p in markers.iterdir())
 
 
-class _NoProcess:
-    returncode = 0
+class SocketClient(LspClient):
+    """The test client's protocol over a TCP connection to `hearth serve --tcp`."""
 
-    def poll(self) -> None:
-        return None
-
-
-class SocketClient(StdioClient):
-    """The StdioClient's protocol over a TCP connection to `hearth serve --tcp`."""
-
-    def __init__(self, port: int) -> None:  # no super().__init__(): it starts a process
+    def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.sock.settimeout(None)
-        self.process = _NoProcess()  # type: ignore[assignment]
-        self._init_state()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _init_state(self) -> None:
-        import itertools
-        from collections import Counter
-
-        self._ids = itertools.count(1)
-        self._cond = threading.Condition()
-        self._write_lock = threading.Lock()
-        self.responses: dict[int | str, dict[str, Any]] = {}
-        self.response_counts: Counter[int | str] = Counter()
-        self.response_times: dict[int | str, float] = {}
-        self.notifications: list[dict[str, Any]] = []
-        self.server_requests: list[dict[str, Any]] = []
-        self.stdout_errors = 0
-        self.on_request = lambda message: None
-        self.closed = threading.Event()
-
-    def _read(self) -> None:
-        decoder = FrameDecoder()
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            for event in decoder.feed(data):
-                if isinstance(event, Frame):
-                    self._route(event.message, time.monotonic())
-        self.closed.set()
-        with self._cond:
-            self._cond.notify_all()
-
-    def send_raw(self, data: bytes) -> None:
-        with self._write_lock:
-            self.sock.sendall(data)
+        super().__init__(self.sock.recv, self.sock.sendall)
 
     def close(self, timeout: float = 5.0) -> int | None:
         self.sock.close()
-        return 0
+        return None
 
 
 def start_tcp_server(

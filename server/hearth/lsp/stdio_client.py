@@ -1,4 +1,4 @@
-"""A small LSP client over a child process's stdio, speaking plain JSON.
+"""A small LSP client speaking plain JSON over a byte stream: a child's stdio, a socket, a pipe.
 
 Benchmarks use it to drive `hearth serve` exactly as an editor would, and
 tests use it to send raw, even garbled, bytes. Responses and notifications
@@ -24,23 +24,12 @@ class ResponseTimeout(Exception):
     pass
 
 
-class StdioClient:
-    def __init__(
-        self,
-        command: Sequence[str] | None = None,
-        env: dict[str, str] | None = None,
-        stderr: Any = subprocess.DEVNULL,
-        cwd: str | os.PathLike[str] | None = None,
-    ) -> None:
-        cmd = list(command or [sys.executable, "-m", "hearth", "serve"])
-        self.process = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={**os.environ, **(env or {})},
-        )
+class LspClient:
+    """The protocol over any byte stream: `read(n)` returns b"" at its end, `write` sends all."""
+
+    def __init__(self, read: Callable[[int], bytes], write: Callable[[bytes], Any]) -> None:
+        self._read_bytes = read
+        self._write_bytes = write
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
@@ -51,17 +40,23 @@ class StdioClient:
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self.stdout_errors = 0
+        self.ended = threading.Event()
+        """The server's side of the stream ended."""
         self.on_request: Callable[[dict[str, Any]], Any] = lambda message: None
         """Answers a server-to-client request (default: null, a yes to progress tokens)."""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
+    def alive(self) -> bool:
+        return not self.ended.is_set()
+
     def _read(self) -> None:
         decoder = FrameDecoder()
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
         while True:
-            data = os.read(fd, 65536)
+            try:
+                data = self._read_bytes(65536)
+            except OSError:
+                data = b""
             if not data:
                 break
             now = time.monotonic()
@@ -70,6 +65,7 @@ class StdioClient:
                     self.stdout_errors += 1
                     continue
                 self._route(event.message, now)
+        self.ended.set()
         with self._cond:
             self._cond.notify_all()
 
@@ -94,10 +90,8 @@ class StdioClient:
         self.send_raw(encode_frame(message))
 
     def send_raw(self, data: bytes) -> None:
-        assert self.process.stdin is not None
         with self._write_lock:  # the reader thread answers server requests too
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
+            self._write_bytes(data)
 
     def notify(self, method: str, params: Any = None) -> None:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
@@ -112,7 +106,7 @@ class StdioClient:
         with self._cond:
             while msg_id not in self.responses:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.process.poll() is not None:
+                if remaining <= 0 or not self.alive():
                     raise ResponseTimeout(f"no response to {msg_id} within {timeout}s")
                 self._cond.wait(remaining)
             return self.responses[msg_id]
@@ -169,15 +163,52 @@ class StdioClient:
         raise ResponseTimeout("model did not become ready")
 
     def close(self, timeout: float = 5.0) -> int | None:
-        if self.process.poll() is None:
+        """shutdown and exit; the server's exit code where there is a process (else None)."""
+        if self.alive():
             try:
                 self.request("shutdown", None, timeout=timeout)
                 self.notify("exit")
             except (ResponseTimeout, BrokenPipeError, OSError):
                 pass
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        return None
+
+
+class StdioClient(LspClient):
+    """`hearth serve` (or another command) as a child process, spoken to over its stdio."""
+
+    def __init__(
+        self,
+        command: Sequence[str] | None = None,
+        env: dict[str, str] | None = None,
+        stderr: Any = subprocess.DEVNULL,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
+        cmd = list(command or [sys.executable, "-m", "hearth", "serve"])
+        self.process = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, **(env or {})},
+        )
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+
+        def write(data: bytes) -> None:
+            stdin.write(data)
+            stdin.flush()
+
+        super().__init__(lambda n: os.read(stdout.fileno(), n), write)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and super().alive()
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        super().close(timeout)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
         return self.process.returncode

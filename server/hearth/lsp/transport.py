@@ -9,6 +9,7 @@ code. Only this module writes to the protocol channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -83,7 +84,8 @@ def serve(
                     data = b""
             if not data:
                 log.info("input closed; stopping")
-                loop.call_soon_threadsafe(finish, 0 if protocol._shutdown else 1)
+                with contextlib.suppress(RuntimeError):  # the loop already ended (exit came first)
+                    loop.call_soon_threadsafe(finish, 0 if protocol._shutdown else 1)
                 return
             for event in decoder.feed(data):
                 if isinstance(event, Frame):

@@ -1,0 +1,266 @@
+"""Every LSP method Hearth serves, through its registered handler, with a scripted model.
+
+The server is the real one (build_server, the protocol, the transport) in this
+process; the model is scripted, so each assert states exactly what must happen.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hearth.bench.edits import copy_project
+from tests.e2e.editor import CAPABILITIES, DiskEditor
+
+URI = "file:///work/project/app.py"
+SOURCE = "def total(values):\n    result = 0\n    for value in values:\n"
+END = {"line": 2, "character": 24}
+BODY = "\n        result += value"
+
+
+def open_app(server, text: str = SOURCE, uri: str = URI) -> None:
+    server.client.open_document(uri, "python", text)
+
+
+def inline(server, position=END, trigger: int = 1, uri: str = URI) -> dict:
+    return server.client.wait(server.client.inline_completion(uri, position, trigger), timeout=30)
+
+
+def outcomes(server) -> list[str]:
+    return [event["outcome"] for event in server.events_named("completion")]
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def test_initialize_advertises_what_the_handlers_serve(make_server):
+    server = make_server(capabilities={"general": {"positionEncodings": ["utf-8", "utf-16"]}})
+    capabilities = server.initialize_result["capabilities"]
+    assert capabilities["positionEncoding"] == "utf-8"
+    assert capabilities["inlineCompletionProvider"] is not None
+    assert capabilities["completionProvider"]["triggerCharacters"] == [".", "(", " "]
+    assert set(capabilities["executeCommandProvider"]["commands"]) == {
+        "hearth.accepted", "hearth.restartModel", "hearth.edit", "hearth.undoEdit"}  # fmt: skip
+    assert server.initialize_result["serverInfo"]["name"] == "hearth"
+
+
+def test_shutdown_then_exit_ends_the_server_with_code_zero(make_server):
+    server = make_server()
+    assert server.close() == 0
+
+
+# -- documents and completions ----------------------------------------------------------------
+
+
+def test_inline_completion_shows_the_models_block_and_reports_it(make_server):
+    server = make_server([BODY])
+    open_app(server)
+    items = inline(server)["result"]["items"]
+    assert len(items) == 1 and items[0]["insertText"] == BODY
+    assert items[0]["range"] == {"start": END, "end": END}
+    assert items[0]["command"]["command"] == "hearth.accepted"
+    assert server.backend.requests[-1].prompt.endswith(SOURCE.rstrip("\n").rstrip())
+    assert outcomes(server) == ["shown"]
+
+
+def test_completion_for_editors_without_inline_support(make_server):
+    server = make_server(["value"])
+    open_app(server, "total = sum(val", "file:///work/project/b.py")
+    params = {"textDocument": {"uri": "file:///work/project/b.py"}, "position": {"line": 0, "character": 15},
+              "context": {"triggerKind": 1}}  # fmt: skip
+    result = server.client.request("textDocument/completion", params)["result"]
+    (item,) = result["items"]
+    assert item["textEdit"]["newText"] == "valvalue"
+    assert item["textEdit"]["range"]["start"] == {"line": 0, "character": 12}
+    assert item["command"]["command"] == "hearth.accepted"
+
+
+def test_did_change_reaches_the_next_prompt(make_server):
+    server = make_server([BODY, " + 1"])
+    open_app(server)
+    server.client.insert(URI, 2, {"line": 0, "character": 0}, "import math\n")
+    inline(server, {"line": 3, "character": 24})
+    assert server.backend.requests[-1].prompt == "# Path: app.py\nimport math\n" + SOURCE.rstrip()
+
+
+def test_did_close_forgets_the_document(make_server):
+    server = make_server([BODY])
+    open_app(server)
+    assert server.client.request("hearth/status", {})["result"]["documents"] == 1
+    server.client.close_document(URI)
+    assert server.client.request("hearth/status", {})["result"]["documents"] == 0
+    assert inline(server)["result"]["items"] == []
+    assert server.backend.requests == []
+
+
+def test_did_save_and_watched_files_update_the_repository_index(make_server, tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "first.py").write_text("def alpha_helper():\n    return 1\n")
+    server = make_server(root=root)
+
+    def mapped() -> str:
+        result = server.client.request("hearth/repoMap", {"budget": 400})["result"]
+        return result["map"] if result["ready"] else ""
+
+    assert "alpha_helper" in server.wait_for(mapped)
+    (root / "second.py").write_text("def beta_helper():\n    return 2\n")
+    server.client.notify("workspace/didChangeWatchedFiles", {"changes": [
+        {"uri": (root / "second.py").as_uri(), "type": 1}]})  # fmt: skip
+    server.wait_for(lambda: "beta_helper" in mapped())
+    uri = (root / "first.py").as_uri()
+    server.client.open_document(uri, "python", "def alpha_helper():\n    return 1\n")
+    renamed = {"text": "def gamma_helper():\n    return 3\n"}
+    server.client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                                    "contentChanges": [renamed]})  # fmt: skip
+    server.client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    server.wait_for(lambda: "gamma_helper" in mapped())
+
+
+def test_did_change_configuration_applies_at_once_and_names_a_bad_value(make_server):
+    server = make_server([BODY])
+    open_app(server)
+    server.client.notify(
+        "workspace/didChangeConfiguration", {"settings": {"enabled": False, "maxLines": "x"}}
+    )
+    assert inline(server)["result"]["items"] == []
+    assert outcomes(server) == ["disabled"]
+    warnings = [
+        n["params"]["message"] for n in server.client.notifications if n["method"] == "window/showMessage"
+    ]
+    assert len(warnings) == 1 and "maxLines" in warnings[0]
+
+
+# -- what the editor reports ------------------------------------------------------------------
+
+
+def test_shown_partial_and_full_accepts_are_recorded(make_server):
+    server = make_server([BODY, BODY])
+    open_app(server)
+    first = inline(server)["result"]["items"][0]
+    server.client.notify("textDocument/didShowCompletion", {"item": first})
+    server.client.notify("textDocument/didPartiallyAcceptCompletion", {"item": first, "acceptedLength": 4})
+    second = inline(server)["result"]["items"][0]
+    accept = {"command": "hearth.accepted", "arguments": [second["command"]["arguments"][0]]}
+    server.client.request("workspace/executeCommand", accept)
+    server.wait_for(lambda: len(server.events_named("accepted")) == 2)
+    shown = server.events_named("shown")
+    accepted = server.events_named("accepted")
+    assert [e["id"] for e in shown] == [first["command"]["arguments"][0]]
+    assert [(e["kind"], e["accepted_chars"]) for e in accepted] == [("partial", 4), ("full", len(BODY))]
+
+
+def test_commands_check_their_arguments(make_server):
+    server = make_server()
+    bad = server.client.request("workspace/executeCommand", {"command": "hearth.accepted", "arguments": [3]})
+    assert bad["error"]["code"] == -32602
+    restarted = server.client.request("workspace/executeCommand", {"command": "hearth.restartModel"})
+    assert restarted["result"] is None
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def test_chat_streams_and_keeps_the_conversation(make_server):
+    server = make_server(["It adds\nthe values."])
+    open_app(server)
+    selection = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
+    result = server.client.request("hearth/chat", {
+        "messages": [{"role": "user", "content": "What does total do?"}], "textDocument": {"uri": URI},
+        "range": selection})["result"]  # fmt: skip
+    assert result["text"] == "It adds\nthe values."
+    chunks = [n["params"]["text"] for n in server.client.notifications if n["method"] == "hearth/chatChunk"]
+    assert "".join(chunks) == "It adds\nthe values."
+    assert "def total(values):" in result["context"]
+    request = server.backend.requests[-1]
+    assert request.exclusive and request.prompt.endswith("<|im_start|>assistant\n")
+    listed = server.client.request("hearth/conversations", {})["result"]["conversations"]
+    assert [c["id"] for c in listed] == [result["conversationId"]]
+    stored = server.client.request("hearth/conversation", {"id": result["conversationId"]})["result"]
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
+    assert server.client.request("hearth/deleteConversation", {"id": result["conversationId"]})["result"] == {
+        "deleted": True}  # fmt: skip
+    assert (
+        server.client.request("hearth/conversation", {"id": result["conversationId"]})["error"]["code"]
+        == -32602
+    )
+
+
+def test_a_chat_without_a_question_is_invalid_params(make_server):
+    server = make_server()
+    assert server.client.request("hearth/chat", {"messages": []})["error"]["code"] == -32602
+
+
+# -- edits ---------------------------------------------------------------------------------------
+
+
+def test_edit_reaches_the_editor_for_review_and_undo_restores_it(make_server, tmp_path):
+    root = copy_project(tmp_path / "project")
+    server = make_server(capabilities=CAPABILITIES, root=root)
+    editor = DiskEditor(server.client)  # type: ignore[arg-type]
+    before = (root / "shelf" / "models.py").read_bytes()
+    result = server.client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
+        {"instruction": "rename total_value to inventory_value"}]}, timeout=60)["result"]  # fmt: skip
+    assert result["applied"] is True and result["via"] == "rename"
+    (edit,) = editor.edits
+    annotations = edit["changeAnnotations"]
+    assert annotations and all(a["needsConfirmation"] for a in annotations.values())
+    assert "def inventory_value(items):" in (root / "shelf" / "models.py").read_text()
+    undo = {"command": "hearth.undoEdit", "arguments": [result["checkpoint"]]}
+    undone = server.client.request("workspace/executeCommand", undo)
+    assert undone["result"]["undone"] is True
+    assert (root / "shelf" / "models.py").read_bytes() == before
+    assert server.backend.requests == []  # the rename needs no model
+
+
+def test_edit_without_an_instruction_is_invalid_params(make_server, tmp_path):
+    server = make_server(root=copy_project(tmp_path / "project"))
+    response = server.client.request(
+        "workspace/executeCommand", {"command": "hearth.edit", "arguments": [{}]}
+    )
+    assert response["error"]["code"] == -32602
+
+
+# -- what Hearth knows ---------------------------------------------------------------------------
+
+
+def test_context_reports_what_the_last_prompt_carried(make_server):
+    server = make_server([BODY])
+    helper = "def scale(values, factor):\n    return [v * factor for v in values]\n"
+    filler = "".join(f"value_{i} = {i}\n" for i in range(400))  # the helper lies outside the code window
+    source = helper + filler + SOURCE + "        scaled = scale(\n"
+    open_app(server, source)
+    inline(server, {"line": source.count("\n") - 1, "character": 23})
+    context = server.client.request("hearth/context", {"uri": URI})["result"]
+    assert context["uri"] == URI and context["tokens"] > 0
+    assert any(
+        p["source"] == "definition" and "def scale(values, factor)" in p["text"] for p in context["parts"]
+    )
+    assert "def scale(values, factor)" in server.backend.requests[-1].prompt
+    assert server.client.request("hearth/context", {})["error"]["code"] == -32602
+
+
+def test_repo_map_without_a_workspace_is_empty_and_checks_its_budget(make_server):
+    server = make_server()
+    assert server.client.request("hearth/repoMap", {"budget": 100})["result"] == {"map": "", "ready": False}
+    assert server.client.request("hearth/repoMap", {"budget": -1})["error"]["code"] == -32602
+
+
+def test_status_reports_the_model_and_the_documents(make_server):
+    server = make_server([BODY])
+    open_app(server)
+    inline(server)
+    status = server.client.request("hearth/status", {})["result"]
+    assert status["model"]["state"] == "ready" and status["documents"] == 1
+    assert status["totals"]["completion"] == 1 and status["totals"]["outcome:shown"] == 1
+    assert [e["event"] for e in status["recent"]] == ["completion"]
+
+
+def test_every_request_gets_exactly_one_response(make_server):
+    server = make_server([BODY] * 5)
+    open_app(server)
+    ids = [server.client.inline_completion(URI, END, 1) for _ in range(5)]
+    ids.append(server.client.request_nowait("hearth/status", {}))
+    for msg_id in ids:
+        server.client.wait(msg_id, timeout=30)
+    time.sleep(0.2)
+    assert all(server.client.response_counts[msg_id] == 1 for msg_id in ids)
