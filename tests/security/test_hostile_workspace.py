@@ -236,9 +236,11 @@ def test_a_jedi_project_file_never_picks_the_python_that_runs(tmp_path):
     client.close()
     assert not marker.exists()
 
-    # Positive control: jedi left to find its own project runs that Python.
-    plain = f"import jedi; jedi.Script('import os', path={str(folder / 'build.py')!r}).complete(1, 9)"
-    subprocess.run([PYTHON, "-c", plain], capture_output=True, timeout=120)
+    # Positive control: a jedi told to use that Python runs it (jedi before 0.20.1 also took it from
+    # the project file), so the marker is missing for no other reason.
+    env = str(folder / "env")
+    told = f"import jedi; jedi.Project({str(folder)!r}, environment_path={env!r}).get_environment()"
+    subprocess.run([PYTHON, "-c", told], capture_output=True, timeout=120)
     assert marker.exists()
 
 

@@ -114,3 +114,20 @@ def test_output_is_capped_and_a_slow_command_is_stopped(tmp_path):
     assert loud.returncode == 0 and len(loud.output) == OUTPUT_CAP
     slow = run_confined(["sleep", "30"], tmp_path, 1)
     assert slow.returncode is None
+
+
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed")
+def test_tools_in_hidden_folders_stay_usable_read_only(tmp_path, monkeypatch):
+    # A virtualenv under /tmp or the home directory: hidden by the box, but the command needs it.
+    tool = tmp_path / "venv" / "bin" / "greet"
+    tool.parent.mkdir(parents=True)
+    tool.write_text('#!/bin/sh\necho hello-from-the-venv\ntouch "$0.written" 2>/dev/null || echo read-only\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    for argv in (["greet"], [str(tool)]):
+        result = run_confined(argv, work, 30)
+        assert result.sandboxed and result.returncode == 0, result
+        assert "hello-from-the-venv" in result.output and "read-only" in result.output
+    assert not Path(f"{tool}.written").exists()

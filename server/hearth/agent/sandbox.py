@@ -24,7 +24,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 OUTPUT_CAP = 4000
@@ -34,33 +34,37 @@ MARKER_ENV = "HEARTH_CHECK_RUN"
 @dataclass(frozen=True)
 class RunResult:
     returncode: int | None
-    """None when it ran past its time limit (or could not start)."""
+    """None when it ran past its time limit or could not start."""
     output: str
     """The last OUTPUT_CAP characters of stdout and stderr together."""
     sandboxed: bool
     note: str = ""
     """Why it was not sandboxed, or why it could not run."""
+    timed_out: bool = False
 
 
 def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _tools_under(folders: Sequence[Path]) -> list[Path]:
-    """Folders inside the hidden ones that PATH needs (a venv, pyenv, ~/.local), bound back read-only."""
+def _prefix(directory: Path) -> Path:
+    """The installation a PATH folder belongs to: a venv or pyenv root for its bin/ or shims/."""
+    return directory.parent if directory.name in ("bin", "sbin", "shims") else directory
+
+
+def _tools_under(folders: Sequence[Path], argv: Sequence[str]) -> list[Path]:
+    """Installations inside the hidden folders that the command needs, bound back read-only:
+    those on PATH (a venv, pyenv, ~/.local) and the command's own, where its link leads too."""
+    directories = [Path(e) for e in os.environ.get("PATH", "").split(os.pathsep) if os.path.isabs(e)]
+    executable = shutil.which(argv[0]) if argv else None
+    if executable:
+        directories += [Path(executable).parent, Path(os.path.realpath(executable)).parent]
     roots: set[Path] = set()
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        path = Path(entry)
-        if not entry or not path.is_absolute():
-            continue
-        for folder in folders:
-            for candidate in (path, path.resolve()):
-                try:
-                    relative = candidate.relative_to(folder)
-                except ValueError:
-                    continue
-                if relative.parts:
-                    roots.add(folder / relative.parts[0])
+    for directory in directories:
+        for candidate in {directory, directory.resolve()}:
+            prefix = _prefix(candidate)
+            if any(_inside(prefix, folder) and prefix != folder for folder in folders):
+                roots.add(prefix)
     return sorted(root for root in roots if root.is_dir())
 
 
@@ -72,13 +76,18 @@ def box_argv(bwrap: str, argv: Sequence[str], workdir: Path, hidden: Sequence[Pa
     homes = sorted({folder for folder in (home, Path("/home"), Path("/root")) if folder.is_dir()})
     for folder in homes:
         box += ["--tmpfs", str(folder)]
-    for tool in _tools_under(homes):
+    # Bound before the workspace copy, which is mounted writable over whatever holds it.
+    for tool in _tools_under([*homes, Path("/tmp")], argv):
         box += ["--ro-bind", str(tool), str(tool)]
     for secret in hidden:
         if secret.is_dir():
             box += ["--tmpfs", str(secret)]
     box += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--"]
     return box + list(argv)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def run_confined(
@@ -114,15 +123,15 @@ def run_confined(
         process.wait()
         _kill_marked(marker)
     output = tail.text()
-    if bwrap and returncode is not None and _box_failed(output):
+    if bwrap and returncode is not None and output.startswith("bwrap: execvp"):
+        return RunResult(
+            None, output, True, f"could not run {argv[0]} in the sandbox: {output.strip()[:200]}"
+        )
+    if bwrap and returncode is not None and output.startswith("bwrap: "):
         # bubblewrap itself could not start (no user namespaces here): run without it, said so.
         unboxed = run_confined(argv, workdir, timeout_s, hidden, sandbox=False)
-        return RunResult(unboxed.returncode, unboxed.output, False, f"not sandboxed: {output.strip()[:200]}")
-    return RunResult(returncode, output, bwrap is not None, note)
-
-
-def _box_failed(output: str) -> bool:
-    return output.startswith("bwrap: ")
+        return replace(unboxed, note=f"not sandboxed: {output.strip()[:200]}")
+    return RunResult(returncode, output, bwrap is not None, note, timed_out=returncode is None)
 
 
 class _Tail:

@@ -90,8 +90,8 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
                 target.write_bytes(change.after.encode("utf-8"))
         result = run_confined(argv, copy, timeout_s, hidden=(data_dir(), cache_dir()))
     note = f"[{result.note}]\n" if result.note else ""
-    if result.returncode is None and not result.output and result.note:
-        return False, result.note
-    if result.returncode is None:
+    if result.timed_out:
         return False, f"{note}the test command ran past {timeout_s:.0f}s and was stopped"
+    if result.returncode is None:
+        return False, result.note
     return result.returncode == 0, note + result.output
