@@ -183,36 +183,36 @@ def _dispatch(argv: list[str] | None) -> int:
     setup_logging(args.log_level, args.log_file)
     settings, raw = _settings(args)
     if args.command == "serve":
-        from hearth.lsp.run import run_stdio, run_tcp
+        from hearth.commands.serve import run_stdio, run_tcp
 
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
             return run_tcp(host or "127.0.0.1", int(port), raw, args.allow_remote, args.token_file)
         return run_stdio(raw)
     if args.command == "complete":
-        from hearth.complete_cli import run_complete
+        from hearth.commands.complete import run_complete
 
         return run_complete(args.location, settings, args.json)
     if args.command == "context":
-        from hearth.complete_cli import run_context
+        from hearth.commands.complete import run_context
 
         return run_context(args.location, settings, args.json)
     if args.command == "chat":
-        from hearth.agent.chat_cli import run_chat
+        from hearth.commands.chat import run_chat
 
         return run_chat(settings, args.message, args.resume, args.list, args.file)
     if args.command == "edit":
-        from hearth.agent.edit_cli import run_edit
+        from hearth.commands.edit import run_edit
 
         if args.test_command:
             settings = replace(settings, agent_test_command=args.test_command)
         return run_edit(settings, args.instruction, args.paths, args.apply, args.root)
     if args.command == "undo":
-        from hearth.agent.edit_cli import run_undo
+        from hearth.commands.edit import run_undo
 
         return run_undo(args.checkpoint, args.root)
     if args.command == "doctor":
-        from hearth.doctor import run_doctor
+        from hearth.commands.doctor import run_doctor
 
         return run_doctor(settings, measure=not args.no_measure)
     if args.command == "models":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hearth.completion.acceptance import AcceptanceTracker, Edit, retention_similarity
+from hearth.completion.acceptance import AcceptanceTracker, retention_similarity
 from hearth.events import RecentSink
+from hearth.text.documents import Edit
 
 URI = "file:///a.py"
 

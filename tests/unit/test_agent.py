@@ -17,8 +17,8 @@ from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
 from hearth.agent.validate import run_tests, stale_references, syntax_problems
 from hearth.agent.workspace import WorkspaceGuard
-from hearth.completion.prompt import estimate_tokens
 from hearth.config import Settings
+from hearth.text.tokens import estimate_tokens
 from tests.fakes import ScriptedBackend
 
 

@@ -86,13 +86,14 @@ def test_missing_model_file_is_explained(tmp_path):
     assert "does not exist" in check_gguf_file(tmp_path / "gone.gguf")
 
 
-def test_models_list_json_is_what_the_editor_picker_reads(capsys):
+def test_models_list_json_is_what_the_editor_picker_reads():
     import json
+    import subprocess
+    import sys
 
-    from hearth.cli import main
-
-    assert main(["models", "list", "--json"]) == 0
-    listing = json.loads(capsys.readouterr().out)
+    run = subprocess.run([sys.executable, "-m", "hearth", "models", "list", "--json"], capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    listing = json.loads(run.stdout)
     embedded = [m for m in listing["models"] if m["embedded"]]
     assert len(embedded) == 1 and embedded[0]["path"].endswith(".gguf")
     assert {"name", "description", "format", "licence", "embedded", "path"} <= set(listing["models"][0])

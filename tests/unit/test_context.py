@@ -229,7 +229,7 @@ def test_pagerank_and_the_repository_map(repo, tmp_path):
 
 
 def test_the_cli_finds_the_project_root_as_editors_do(tmp_path):
-    from hearth.complete_cli import project_root
+    from hearth.commands.complete import project_root
 
     project = tmp_path / "shop"
     (project / "shop" / "sub").mkdir(parents=True)

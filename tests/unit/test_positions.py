@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hearth.lsp.documents import Change, DocumentStore
-from hearth.lsp.lines import LineIndex
-from hearth.lsp.positions import UTF8, UTF16, UTF32, offset_at, position_at
+from hearth.text.documents import Change, DocumentStore
+from hearth.text.lines import LineIndex
+from hearth.text.positions import UTF8, UTF16, UTF32, offset_at, position_at
 
 TEXT = "a😋b\r\nxy\rz\n"
 

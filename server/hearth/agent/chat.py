@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from hearth.agent.context import CountTokens, Focus, gather
 from hearth.agent.conversations import ConversationStore, Message
-from hearth.completion.prompt import estimate_tokens
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.model.backend import (
@@ -29,6 +28,7 @@ from hearth.model.backend import (
     compose,
 )
 from hearth.model.stopping import StopSpec
+from hearth.text.tokens import estimate_tokens
 
 SYSTEM_PROMPT = (
     "You are Hearth, a coding assistant that runs offline on the user's computer. "

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hearth.completion.prompt import estimate_tokens
 from hearth.context.index import RepoIndex
 from hearth.context.repomap import repository_map
 from hearth.context.syntax import enclosing_scopes
+from hearth.text.tokens import estimate_tokens
 
 CountTokens = Callable[[str], int]
 SCOPE_MAX_LINES = 80

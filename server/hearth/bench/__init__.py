@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hearth.lsp.positions import UTF16, position_at
 from hearth.lsp.stdio_client import StdioClient
+from hearth.text.positions import UTF16, position_at
 
 
 def start_server(options: dict[str, Any], root_uri: str | None = None) -> StdioClient:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hearth.events import EventSink
+from hearth.text.documents import Edit
 from hearth_telemetry.outcomes import Rejection
 
 RETENTION_CHECKS_S = (30.0, 120.0, 600.0)
@@ -37,17 +38,6 @@ class _Offered:
     typed: int = 0
     """Characters of the suggestion the user has typed themselves since it was offered."""
     done: bool = False
-
-
-@dataclass(frozen=True)
-class Edit:
-    """One content change as offsets into the document before it (code points)."""
-
-    start: int
-    end: int
-    text: str
-    replaced: str = ""
-    """The text the change replaced."""
 
 
 def retention_similarity(accepted: str, document: str, offset: int) -> float:

@@ -21,7 +21,7 @@ from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.members import cut_unknown_members
 from hearth.completion.policy import Cursor, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
-from hearth.completion.prompt import CHARS_PER_TOKEN, Prompt, assemble, code_window
+from hearth.completion.prompt import Prompt, assemble, code_window
 from hearth.completion.validity import keep_valid
 from hearth.config import Settings
 from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
@@ -36,6 +36,7 @@ from hearth.model.backend import (
 )
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
+from hearth.text.tokens import CHARS_PER_TOKEN
 from hearth_telemetry.outcomes import Outcome
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hearth.model.stopping import StopSpec, indentation_width
+from hearth.text.tokens import comment_token
 
 # Closers that may sit right of the cursor without making it "code to the right".
 _AUTO_CLOSED = set(")]}\"'`;:, \t")
@@ -18,14 +19,6 @@ _BRACE_LANGUAGES = {
     "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust",
     "java", "c", "cpp", "csharp", "kotlin", "swift", "php", "scala", "dart",
 }  # fmt: skip
-_LINE_COMMENTS = {
-    "python": "#",
-    "shellscript": "#",
-    "ruby": "#",
-    "r": "#",
-    "yaml": "#",
-    "toml": "#",
-}
 
 
 @dataclass(frozen=True)
@@ -58,10 +51,6 @@ class Decision:
     """none, line or block."""
     reason: str
     stop: StopSpec
-
-
-def comment_token(language_id: str) -> str:
-    return _LINE_COMMENTS.get(language_id, "//")
 
 
 def decide(cursor: Cursor, language_id: str, multiline: str = "auto", max_lines: int = 8) -> Decision:

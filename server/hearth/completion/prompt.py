@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hearth.completion.policy import comment_token
 from hearth.model.backend import Control, Spans, compose
 from hearth.model.catalog import PromptFormat
-
-CHARS_PER_TOKEN = 3
-
-
-def estimate_tokens(text: str) -> int:
-    """Tokens by the rule of thumb, where no tokenizer (or calibration) is at hand."""
-    return max(1, len(text) // CHARS_PER_TOKEN)
-
+from hearth.text.tokens import CHARS_PER_TOKEN, comment_token
 
 WINDOW_STEP_LINES = 32
 """The prefix window's first line moves in steps of this many lines."""

@@ -16,8 +16,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hearth.completion.policy import comment_token
-from hearth.completion.prompt import estimate_tokens
 from hearth.context.index import RepoIndex
 from hearth.context.jedi_names import JediResolver
 from hearth.context.syntax import (
@@ -29,6 +27,7 @@ from hearth.context.syntax import (
     lines_before,
     outline,
 )
+from hearth.text.tokens import comment_token, estimate_tokens
 
 NEAR_LINES_BEFORE = 40
 NEAR_LINES_AFTER = 10

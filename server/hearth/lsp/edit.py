@@ -26,10 +26,10 @@ from hearth.agent.changes import FileChange, Sources, read_text, unified_diff
 from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
 from hearth.agent.workspace import PathRefused, WorkspaceGuard
 from hearth.lsp.chat import focus_of
-from hearth.lsp.lines import LineIndex
 from hearth.lsp.protocol import param
 from hearth.lsp.server import HearthServer
 from hearth.paths import data_dir
+from hearth.text.lines import LineIndex
 
 EDIT_COMMAND = "hearth.edit"
 UNDO_COMMAND = "hearth.undoEdit"

@@ -27,12 +27,12 @@ from hearth.context.engine import ContextEngine
 from hearth.context.indexer import WorkspaceIndexer
 from hearth.context.jedi_names import JediResolver
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
-from hearth.lsp.documents import DocumentStore
 from hearth.lsp.protocol import HearthProtocol
 from hearth.model.backend import ModelState, ModelStatus
 from hearth.model.manager import ModelManager
 from hearth.model.tokenizer import model_tokenizer
 from hearth.paths import cache_dir, data_dir
+from hearth.text.documents import DocumentStore
 from hearth.trust import TRUST_FILE, TrustStore
 from hearth_telemetry.filter import FilterFile
 from hearth_telemetry.writer import TelemetryOptions, TelemetrySink

@@ -11,8 +11,8 @@ import asyncio
 from lsprotocol import types
 
 from hearth.completion.pipeline import CompletionOutcome, DocumentSnapshot
-from hearth.lsp.lines import LineIndex
 from hearth.lsp.server import HearthServer
+from hearth.text.lines import LineIndex
 
 
 def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSnapshot | None:

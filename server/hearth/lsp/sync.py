@@ -7,8 +7,8 @@ import asyncio
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from hearth.lsp.documents import Change
 from hearth.lsp.server import HearthServer
+from hearth.text.documents import Change
 
 
 def register(server: HearthServer) -> None:

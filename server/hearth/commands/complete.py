@@ -21,12 +21,12 @@ from hearth.context.engine import ContextEngine
 from hearth.context.index import RepoIndex, index_path
 from hearth.context.languages import language_of
 from hearth.events import NullSink
-from hearth.lsp.positions import UTF32, offset_at
 from hearth.model.backend import ModelUnavailable
 from hearth.model.catalog import ModelNotFound, resolve_model
 from hearth.model.manager import ModelManager, ready_model
 from hearth.model.tokenizer import model_tokenizer
 from hearth.paths import cache_dir, data_dir
+from hearth.text.positions import UTF32, offset_at
 
 
 class UsageError(Exception):

@@ -14,7 +14,7 @@ from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
 from hearth.agent.changes import Sources, WriteFailed, read_text, unified_diff, write_all
 from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
 from hearth.agent.workspace import PathRefused, WorkspaceGuard
-from hearth.complete_cli import workspace_index
+from hearth.commands.complete import workspace_index
 from hearth.config import Settings
 from hearth.model.backend import ModelUnavailable
 from hearth.model.manager import ready_model

@@ -14,7 +14,7 @@ from typing import TextIO
 from hearth.agent.chat import ChatRequest, ChatService
 from hearth.agent.context import Focus
 from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Message
-from hearth.complete_cli import UsageError, language_for, workspace_index
+from hearth.commands.complete import UsageError, language_for, workspace_index
 from hearth.config import Settings
 from hearth.model.backend import ModelUnavailable
 from hearth.model.manager import ModelManager, ready_model

@@ -13,7 +13,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from hearth.lsp.positions import NEWLINE, count_units, offset_in_line
+from hearth.text.positions import NEWLINE, count_units, offset_in_line
 
 
 def _starts(text: str, begin: int, end: int) -> list[int]:

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hearth.completion.acceptance import Edit
-from hearth.lsp.lines import LineIndex
-from hearth.lsp.positions import UTF16
+from hearth.text.lines import LineIndex
+from hearth.text.positions import UTF16
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One content change as offsets into the document before it (code points)."""
+
+    start: int
+    end: int
+    text: str
+    replaced: str = ""
+    """The text the change replaced."""
 
 
 @dataclass
