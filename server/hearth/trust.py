@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.config import Settings
+from hearth.paths import data_dir
 
 TRUST_FILE = "trusted-settings.json"
 
@@ -48,16 +49,12 @@ def _question(name: str, value: str, workspace: str) -> str | None:
     return None
 
 
-def _is_outside_path(value: str, models_dir: Path | None = None) -> bool:
+def _is_outside_path(value: str) -> bool:
     """A model given as a file path (not a catalog name) outside Hearth's own models folder."""
     if not value or ("/" not in value and "\\" not in value and not value.endswith(".gguf")):
         return False
-    if models_dir is None:
-        from hearth.paths import data_dir
-
-        models_dir = data_dir() / "models"
     try:
-        Path(value).expanduser().resolve().relative_to(models_dir.resolve())
+        Path(value).expanduser().resolve().relative_to((data_dir() / "models").resolve())
     except (ValueError, OSError):
         return True
     return False

@@ -76,13 +76,17 @@ def apply_settings(ls: HearthServer, raw: Any) -> None:
 
 async def _ask_trust(ls: HearthServer, workspace: str, item: HeldSetting) -> None:
     """Ask once; a yes is remembered for this workspace and value, and the value goes live."""
-    answer = await ls.window_show_message_request_async(
-        types.ShowMessageRequestParams(
-            type=types.MessageType.Warning,
-            message=item.question,
-            actions=[types.MessageActionItem(ALLOW), types.MessageActionItem("Don't allow")],
+    try:
+        answer = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=item.question,
+                actions=[types.MessageActionItem(ALLOW), types.MessageActionItem("Don't allow")],
+            )
         )
-    )
+    except Exception as exc:  # a client that cannot ask is a client that did not say yes
+        log.warning("could not ask about setting %s: %s", item.name, exc)
+        return
     if answer is None or answer.title != ALLOW:
         log.warning("setting %s not allowed; it stays off", item.name)
         return
