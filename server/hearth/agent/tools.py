@@ -14,7 +14,7 @@ from pathlib import Path
 from hearth.agent.changes import FileChange, Sources
 from hearth.agent.context import Focus
 from hearth.context.index import RepoIndex
-from hearth.context.jedi_names import jedi_project
+from hearth.context.jedi_names import jedi_project, locked
 
 
 class ToolFailed(Exception):
@@ -64,6 +64,7 @@ class PythonTools:
             raise ToolFailed(f"cannot read {relative}")
         return jedi.Script(text, path=str(self._sources.root / relative), project=self._project)
 
+    @locked
     def find_definition(self, name: str) -> Location:
         """Where `name` is defined in the workspace (index first, then a scan of Python files)."""
         candidates: list[tuple[str, int]] = []
@@ -84,6 +85,7 @@ class PythonTools:
                 return Location(path, line, match.start())
         raise ToolFailed(f"no definition of {name} found in the workspace")
 
+    @locked
     def references(self, location: Location) -> list[Location]:
         found = []
         for ref in self._script(location.path).get_references(location.line + 1, location.column):
@@ -96,6 +98,7 @@ class PythonTools:
             found.append(Location(relative, ref.line - 1, ref.column))
         return found
 
+    @locked
     def rename(self, old: str, new: str) -> list[FileChange]:
         if not new.isidentifier():
             raise ToolFailed(f"{new!r} is not a valid Python name")
@@ -106,6 +109,7 @@ class PythonTools:
             raise ToolFailed(f"jedi could not rename {old}: {exc}") from exc
         return self._changes(refactoring)
 
+    @locked
     def extract(self, kind: str, new_name: str, focus: Focus) -> list[FileChange]:
         if not focus.selection.strip():
             raise ToolFailed("select the code to extract first")

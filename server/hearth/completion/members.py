@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hearth.context.jedi_names import jedi_project
+from hearth.context.jedi_names import jedi_project, locked
 
 _ATTRIBUTE = re.compile(r"(?<=[\w\)\]])\.([A-Za-z_]\w*)")
 _STRINGS = re.compile(r"(\"\"\"|''').*?\1|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|#[^\n]*", re.DOTALL)
 MAX_CHECKS = 6
 
 
+@locked
 def _known_members(code: str, path: str | None, line: int, column: int) -> set[str] | None:
     import jedi
 

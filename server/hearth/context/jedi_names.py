@@ -8,13 +8,17 @@ the next one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,23 @@ class Resolved:
     module: str
     signature: str
     doc: str
+
+
+JEDI_LOCK = threading.RLock()
+"""jedi is not thread-safe, and its inference subprocess is shared by the whole process: two
+threads asking at once (the resolver, the member check, an edit's rename) desynchronise that
+pipe and both wait for ever. Every use of jedi holds this lock."""
+
+
+def locked(function: Callable[..., T]) -> Callable[..., T]:
+    """`function` run while holding JEDI_LOCK."""
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> T:
+        with JEDI_LOCK:
+            return function(*args, **kwargs)
+
+    return run
 
 
 def jedi_project(root: Path | str | None) -> Any:
@@ -38,8 +59,15 @@ def jedi_project(root: Path | str | None) -> Any:
     """
     import jedi
 
-    folder = Path(root) if root else Path(tempfile.gettempdir())
+    folder = Path(root) if root else _empty_folder()
     return jedi.Project(str(folder), load_unsafe_extensions=False)
+
+
+@functools.cache
+def _empty_folder() -> Path:
+    """The project folder where there is none: private and empty, so jedi finds nothing in it
+    (not the shared /tmp, which is large and anyone's)."""
+    return Path(tempfile.mkdtemp(prefix="hearth-jedi-"))
 
 
 MAX_KNOWN = 4096
@@ -70,6 +98,7 @@ class JediResolver:
             self._pool.submit(self._resolve, path, text, missing)
         return found
 
+    @locked
     def _resolve(self, path: str, text: str, names: dict[str, tuple[int, int]]) -> None:
         results: dict[tuple[str, str], Resolved | None] = {}
         try:
