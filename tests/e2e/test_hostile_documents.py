@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -21,8 +22,10 @@ DOCUMENTS = {
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    c = StdioClient()
-    c.initialize({"model": str(tmp_path_factory.mktemp("m") / "absent.gguf")})
+    # A missing model named on the command line (where it needs no confirmation): nothing loads.
+    absent = tmp_path_factory.mktemp("m") / "absent.gguf"
+    c = StdioClient([sys.executable, "-m", "hearth", "serve", "--model", str(absent)])
+    c.initialize({})
     yield c
     assert c.close() == 0
 

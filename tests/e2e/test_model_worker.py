@@ -20,7 +20,12 @@ def engine(tmp_path_factory):
 
 
 def generate(engine, prompt: str):
-    job = {"request": GenerationRequest(prompt, max_tokens=8), "id": 1, "sent_at": time.time()}
+    # A generous deadline: a loaded machine's cold prompt must not decide what these tests see.
+    job = {
+        "request": GenerationRequest(prompt, max_tokens=8, deadline_s=120),
+        "id": 1,
+        "sent_at": time.time(),
+    }
     return engine.generate(job, Value("i", 0))
 
 
@@ -45,7 +50,8 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
 
     filler = "def f():\n    return 1\n" * 400  # far more than the 512-token context
     text, control = chatml([Message("system", "You are Hearth."), Message("user", filler + "Question: why?")])
-    request = GenerationRequest(text, control=control, keep_head=first_turn_end(control), max_tokens=4)
+    request = GenerationRequest(text, control=control, keep_head=first_turn_end(control), max_tokens=4,
+                                deadline_s=120)  # fmt: skip
     result = engine.generate({"request": request, "id": 1, "sent_at": time.time()}, Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: result.prompt_tokens]
     shown = engine._llm.detokenize(evaluated, special=True).decode("utf-8", errors="replace")
@@ -53,7 +59,7 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     assert shown.startswith("<|im_start|>system\nYou are Hearth.<|im_end|>\n")
     assert shown.endswith("Question: why?<|im_end|>\n<|im_start|>assistant\n")
     # Positive control: without a head to keep, the cut takes the system turn away.
-    plain = GenerationRequest(text, control=control, max_tokens=4)
+    plain = GenerationRequest(text, control=control, max_tokens=4, deadline_s=120)
     cut = engine.generate({"request": plain, "id": 2, "sent_at": time.time()}, Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: cut.prompt_tokens]
     assert "You are Hearth." not in engine._llm.detokenize(evaluated, special=True).decode("utf-8", "replace")

@@ -33,7 +33,9 @@ async def client(lsp_client: LanguageClient):
         position_encodings=[types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16]
     )
     result = await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=capabilities, initialization_options={"debounceMs": 0})
+        types.InitializeParams(
+            capabilities=capabilities, initialization_options={"debounceMs": 0, "deadlineMs": 120_000}
+        )
     )
     lsp_client.initialize_result = result  # type: ignore[attr-defined]
     yield

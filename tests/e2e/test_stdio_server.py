@@ -20,6 +20,7 @@ URI = "file:///work/example/primes.py"
 # The shipped example: it ends where a user is typing a loop body.
 SOURCE = (Path(hearth.__file__).parent / "examples" / "primes.py").read_text("utf-8")
 END = {"line": 16, "character": 29}
+LOADED_DEADLINE_MS = 120_000
 
 
 def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
@@ -35,7 +36,9 @@ def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
 def client():
     c = StdioClient(env={"PYTHONUNBUFFERED": "1"})
     # The learned filter may hide an automatic suggestion; these tests are about the protocol.
-    c.initialize({"debounceMs": 0, "filter": False})
+    # deadlineMs: a loaded machine may take many seconds for the first (cold) prompt; these tests
+    # are about the protocol, and the default 4 s limit would decide them by the machine's speed.
+    c.initialize({"debounceMs": 0, "filter": False, "deadlineMs": LOADED_DEADLINE_MS})
     assert c.wait_model_ready()["state"] == "ready"
     c.notify(
         "textDocument/didOpen",
@@ -228,7 +231,9 @@ def test_exits_when_the_editor_process_dies():
 
 
 def test_keystroke_storm_cancels_all_but_the_last(client):
-    client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 100}})
+    # The debounce is far longer than the gap between keystrokes, however slow a loaded machine
+    # makes this loop: otherwise a keystroke's request would outlive its debounce and generate.
+    client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 2000}})
     ids = []
     for i in range(50):
         client.notify("textDocument/didChange", {

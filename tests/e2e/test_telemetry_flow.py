@@ -43,7 +43,7 @@ def _edit(version: int, line: int, start: int, end_line: int, end: int, text: st
 
 def test_events_reach_the_database_and_code_does_not(private_data_dir: Path):
     client = StdioClient()
-    client.initialize({"debounceMs": 0})
+    client.initialize({"debounceMs": 0, "deadlineMs": 120_000})  # a loaded machine's cold prompt is slow
     assert client.wait_model_ready()["state"] == "ready"
     client.notify(
         "textDocument/didOpen",

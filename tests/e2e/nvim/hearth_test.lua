@@ -15,7 +15,8 @@ local ok, err = pcall(function()
     name = "hearth",
     cmd = cmd,
     root_dir = vim.fn.getcwd(),
-    init_options = { debounceMs = 0 },
+    -- deadlineMs: a loaded machine may take many seconds for the first (cold) prompt.
+    init_options = { debounceMs = 0, deadlineMs = 120000 },
   })
   local bufnr = vim.api.nvim_get_current_buf()
   vim.lsp.buf_attach_client(bufnr, client_id)
