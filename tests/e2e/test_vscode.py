@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,16 +111,24 @@ def _start_code_server(
     return server, port
 
 
-def _watch(port: int, workspace: Path, wait_ms: int, screenshot: Path) -> dict:
-    driver = subprocess.run(
+def _watch(server: Any, port: int, workspace: Path, wait_ms: int, screenshot: Path) -> tuple[dict, set[str]]:
+    """What the page showed, and every `hearth serve` command line seen while it was open (the
+    server ends with the window, so it is looked for while the driver runs, not after)."""
+    driver = subprocess.Popen(
         ["node", str(CLIENT / "e2e" / "trust.mjs"), f"http://127.0.0.1:{port}/?folder={workspace}",
          str(wait_ms), str(screenshot)],
-        cwd=CLIENT, capture_output=True, text=True, timeout=600,
+        cwd=CLIENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "CHROMIUM": str(CHROMIUM)},
     )  # fmt: skip
-    seen = json.loads(driver.stdout.strip().splitlines()[-1])
+    servers: set[str] = set()
+    deadline = time.monotonic() + 600
+    while driver.poll() is None and time.monotonic() < deadline:
+        servers.update(_hearth_servers(server.pid))
+        time.sleep(0.5)
+    stdout, _ = driver.communicate(timeout=60)
+    seen = json.loads(stdout.strip().splitlines()[-1])
     assert seen["error"] is None and seen["workbench"], seen
-    return seen
+    return seen, servers
 
 
 def _hearth_servers(root_pid: int) -> list[str]:
@@ -161,8 +170,8 @@ def test_restricted_mode_starts_nothing_and_workspace_settings_name_no_program(t
     # Restricted Mode (the folder is not trusted): the extension does not run, no server starts.
     server, port = _start_code_server(base, workspace, data, trust=True)
     try:
-        seen = _watch(port, workspace, 40_000, tmp_path / "restricted.png")
-        assert not seen["flame"] and _hearth_servers(server.pid) == []
+        seen, servers = _watch(server, port, workspace, 40_000, tmp_path / "restricted.png")
+        assert not seen["flame"] and servers == set()
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
@@ -172,9 +181,8 @@ def test_restricted_mode_starts_nothing_and_workspace_settings_name_no_program(t
     # the user's own test command is what the server asks about.
     server, port = _start_code_server(base, workspace, data, trust=False)
     try:
-        seen = _watch(port, workspace, 180_000, tmp_path / "trusted.png")
+        seen, servers = _watch(server, port, workspace, 180_000, tmp_path / "trusted.png")
         assert seen["flame"], seen
-        servers = _hearth_servers(server.pid)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
