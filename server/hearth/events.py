@@ -1,28 +1,30 @@
 """The event sink interface every stage reports to, and the sinks that need no database.
 
-Stages call `sink.emit(name, fields)` and move on; a sink must never block
-or raise into a request. The SQLite telemetry store implements the same
-interface in `hearth_telemetry`.
+Stages call `sink.emit(event)` with a typed event from `hearth_telemetry.events`
+and move on; a sink must never block or raise into a request. The SQLite
+telemetry store implements the same interface in `hearth_telemetry`. The log
+and the in-memory recent list keep only the fields whose privacy class may be
+shared (never code or paths).
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import threading
 from collections import Counter, deque
 from typing import Any, Protocol
 
+from hearth_telemetry.events import SHAREABLE, CompletionEvent, Event, fields_of
 from hearth_telemetry.outcomes import Outcome
 
 
 class EventSink(Protocol):
-    def emit(self, name: str, fields: dict[str, Any]) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
 
 class NullSink:
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         return None
 
 
@@ -32,17 +34,13 @@ class LogSink:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("hearth.events")
 
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         if self._log.isEnabledFor(logging.INFO):
-            self._log.info("%s %s", name, json.dumps(fields, default=_plain, sort_keys=True))
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else str(value)
+            self._log.info("%s %s", event.name, json.dumps(fields_of(event, keep=SHAREABLE), sort_keys=True))
 
 
 class RecentSink:
-    """Keeps the last events in memory, for `hearth/stats` and benchmarks."""
+    """Keeps the last events in memory, for `hearth/status` and benchmarks."""
 
     def __init__(self, size: int = 512) -> None:
         self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=size)
@@ -50,17 +48,17 @@ class RecentSink:
         self._totals: Counter[str] = Counter()
         self._model_ms = 0.0
 
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         # Kept as plain JSON values: hearth/status sends them to the editor as they are.
-        plain = {key: value.value if isinstance(value, enum.Enum) else value for key, value in fields.items()}
+        plain = fields_of(event, keep=SHAREABLE)
         with self._lock:
-            self._events.append((name, plain))
-            self._totals[name] += 1
-            if name == "completion":
-                self._totals[outcome_total(plain.get("outcome"))] += 1
-                if "generated_tokens" in fields:
+            self._events.append((event.name, plain))
+            self._totals[event.name] += 1
+            if isinstance(event, CompletionEvent):
+                self._totals[outcome_total(event.outcome)] += 1
+                if event.generation is not None:
                     self._totals["generated"] += 1
-                    self._model_ms += float(fields.get("timings_ms", {}).get("model", 0.0))
+                    self._model_ms += float(event.timings_ms.get("model", 0.0))
 
     def totals(self) -> dict[str, Any]:
         """Counts since the server started (all events, not just the recent ones)."""
@@ -72,18 +70,18 @@ class RecentSink:
             return [dict(f, event=n) for n, f in self._events if name is None or n == name]
 
 
-def outcome_total(outcome: Outcome | str | None) -> str:
+def outcome_total(outcome: Outcome) -> str:
     """The key `RecentSink.totals` counts an outcome under."""
-    return f"outcome:{outcome.value if isinstance(outcome, Outcome) else outcome}"
+    return f"outcome:{outcome.value}"
 
 
 class FanoutSink:
     def __init__(self, *sinks: EventSink) -> None:
         self._sinks = sinks
 
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         for sink in self._sinks:
             try:
-                sink.emit(name, fields)
+                sink.emit(event)
             except Exception:  # a broken sink must not break a request
                 logging.getLogger(__name__).exception("event sink failed")

@@ -50,3 +50,10 @@ class Rejection(enum.Enum):
     TYPED_OVER = "typed_over"
     CURSOR_MOVED = "cursor_moved"
     SUPERSEDED = "superseded"
+
+
+class Acceptance(enum.Enum):
+    """How much of a suggestion the user took."""
+
+    FULL = "full"
+    PARTIAL = "partial"

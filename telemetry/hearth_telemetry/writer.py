@@ -10,7 +10,8 @@ and then with secrets redacted.
 from __future__ import annotations
 
 import contextlib
-import enum
+import dataclasses
+import json
 import logging
 import os
 import queue
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hearth_telemetry.outcomes import Outcome
+from hearth_telemetry.events import CompletionEvent, Event, Generation, Privacy, fields_of
 from hearth_telemetry.privacy import hash_path, redact_secrets
 from hearth_telemetry.store import BUSY_TIMEOUT_MS, EventStore
 
@@ -34,15 +35,6 @@ QUEUE_SIZE = 10_000
 BATCH = 500
 LOCKED_RETRIES = 3
 PRUNE_EVERY_S = 3600.0
-
-# Fields that carry numbers, flags and categories only; everything else is dropped.
-_SCALAR_KEYS = {
-    "decision", "outcome", "reason", "shown", "chars", "lines", "kind", "trigger",
-    "prompt_tokens", "reused_tokens", "evaluated_tokens", "generated_tokens", "stop_reason",
-    "mean_logprob", "min_logprob", "score", "stage", "after_s", "similarity", "retained",
-    "accepted_chars", "threshold",
-}  # fmt: skip
-_DICT_KEYS = {"timings_ms", "features", "post"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class TelemetrySink:
         self.options = options or TelemetryOptions()
         self._clock = clock
         self._session = session or uuid.uuid4().hex[:12]
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[_Queued | None] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._store: EventStore | None = None
@@ -84,11 +76,11 @@ class TelemetrySink:
 
     # -- the request path --------------------------------------------------
 
-    def emit(self, name: str, fields: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         if not self.options.enabled or tracking_refused():
             return
         try:
-            self._queue.put_nowait({"name": name, "ts": self._clock(), "fields": dict(fields)})
+            self._queue.put_nowait(_Queued(event, self._clock()))
         except queue.Full:
             self.dropped += 1
             return
@@ -133,11 +125,11 @@ class TelemetrySink:
             self._salt = self._store.salt()
         return self._store
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[_Queued]) -> None:
         for attempt in range(LOCKED_RETRIES + 1):
             try:
                 store = self._open()
-                rows = [row for item in batch for row in self.rows(item)]
+                rows = [row for item in batch for row in self.rows(item.event, item.ts)]
                 store.write(rows)
                 self.written += len(batch)
                 return
@@ -176,57 +168,48 @@ class TelemetrySink:
 
     # -- what is stored ----------------------------------------------------
 
-    def rows(self, item: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows one server event becomes: features and numbers only, unless opted in."""
-        name, fields, ts = item["name"], item["fields"], item["ts"]
-        data = _scrub(fields)
-        if self.options.capture_code and isinstance(fields.get("text"), str):
-            data["text"] = redact_secrets(fields["text"])
-        path = fields.get("path")
+    def rows(self, event: Event, ts: float) -> list[dict[str, Any]]:
+        """The rows one event becomes, each field kept or dropped by its privacy class."""
+        data = fields_of(event, keep=_STORED)
+        if self.options.capture_code:
+            for name, text in fields_of(event, keep=_CODE).items():
+                data[name] = redact_secrets(text)
+        paths = fields_of(event, keep=_PATH)
+        path = next(iter(paths.values()), None)
         base = {
             "ts": ts,
             "session": self._session,
-            "sid": fields.get("id"),
-            "language": fields.get("language"),
+            "sid": next(iter(fields_of(event, keep=_KEY).values()), None),
+            "language": data.pop("language", None),
             "file": hash_path(path, self._salt or b"") if isinstance(path, str) and path else None,
         }
-        if name != "completion":
-            return [{**base, "kind": name, "data": _json(data)}]
+        if not isinstance(event, CompletionEvent):
+            return [{**base, "kind": event.name, "data": _json(data)}]
         # Features matter only where there can be a label (a generation); most
         # keystrokes are superseded before that, and a compact row keeps the file small.
-        keys = ("decision", "trigger", "features") if "generated_tokens" in data else ("decision", "trigger")
+        generated = event.generation is not None
+        keys = ("decision", "trigger", "features") if generated else ("decision", "trigger")
         rows = [{**base, "kind": "requested", "data": _json(_pick(data, *keys))}]
-        if "generated_tokens" in data:
-            generated = _pick(data, "timings_ms", "prompt_tokens", "reused_tokens", "evaluated_tokens",
-                              "generated_tokens", "stop_reason", "mean_logprob", "min_logprob", "chars",
-                              "lines", "post")  # fmt: skip
-            rows.append({**base, "kind": "generated", "data": _json(generated)})
-        outcome = _outcome_kind(fields)
-        rows.append({**base, "kind": outcome, "data": _json(_pick(data, "outcome", "score", "stage", "chars",
-                                                                  "lines", "decision", "text"))})  # fmt: skip
+        if generated:
+            figures = [f.name for f in dataclasses.fields(Generation)]
+            picked = _pick(data, "timings_ms", *figures, "chars", "lines", "post")
+            rows.append({**base, "kind": "generated", "data": _json(picked)})
+        kind = "offered" if event.shown else event.outcome.row_kind
+        picked = _pick(data, "outcome", "score", "chars", "lines", "decision", "text")
+        rows.append({**base, "kind": kind, "data": _json(picked)})
         return rows
 
 
-def _outcome_kind(fields: dict[str, Any]) -> str:
-    """The row an outcome is filed as, by the enum (never by the words of a reason)."""
-    outcome = fields.get("outcome")
-    if fields.get("shown"):
-        return "offered"
-    return outcome.row_kind if isinstance(outcome, Outcome) else "dropped"
+@dataclass(frozen=True)
+class _Queued:
+    event: Event
+    ts: float
 
 
-def _scrub(fields: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in fields.items():
-        if isinstance(value, enum.Enum):
-            value = value.value
-        if key in _SCALAR_KEYS and (value is None or isinstance(value, (bool, int, float, str))):
-            data[key] = value
-        elif key in _DICT_KEYS and isinstance(value, dict):
-            data[key] = {
-                k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, (bool, int, float))
-            }
-    return data
+_STORED = frozenset({Privacy.PUBLIC})
+_KEY = frozenset({Privacy.KEY})
+_PATH = frozenset({Privacy.PATH})
+_CODE = frozenset({Privacy.CODE})
 
 
 def _pick(data: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -234,6 +217,4 @@ def _pick(data: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _json(data: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(data, separators=(",", ":"), sort_keys=True)

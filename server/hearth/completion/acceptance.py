@@ -21,7 +21,8 @@ from typing import Any
 
 from hearth.events import EventSink
 from hearth.text.documents import Edit
-from hearth_telemetry.outcomes import Rejection
+from hearth_telemetry.events import Accepted, Rejected, Retained, Shown, Typed
+from hearth_telemetry.outcomes import Acceptance, Rejection
 
 RETENTION_CHECKS_S = (30.0, 120.0, 600.0)
 RETAINED_SIMILARITY = 0.5
@@ -94,14 +95,14 @@ class AcceptanceTracker:
 
     def shown(self, sid: str) -> None:
         if sid in self._by_id:
-            self._sink.emit("shown", {"id": sid})
+            self._sink.emit(Shown(sid))
 
     def accepted(self, sid: str, accepted_chars: int | None = None) -> bool:
         """Full acceptance (the inline item's command); False for an unknown or settled id."""
         item = self._by_id.get(sid)
         if item is None or item.done:
             return False
-        self._accept(item, "full", len(item.text) if accepted_chars is None else accepted_chars)
+        self._accept(item, Acceptance.FULL, len(item.text) if accepted_chars is None else accepted_chars)
         return True
 
     def partially_accepted(self, sid: str, accepted_chars: int) -> bool:
@@ -109,9 +110,9 @@ class AcceptanceTracker:
         if item is None or item.done:
             return False
         if accepted_chars >= len(item.text):
-            self._accept(item, "full", len(item.text))
+            self._accept(item, Acceptance.FULL, len(item.text))
         else:
-            self._accept(item, "partial", accepted_chars)
+            self._accept(item, Acceptance.PARTIAL, accepted_chars)
         return True
 
     def changed(self, uri: str, edits: list[Edit]) -> None:
@@ -134,7 +135,7 @@ class AcceptanceTracker:
             # A completion item replaces the word before the cursor with word + suggestion.
             if edit.text == edit.replaced + rest:
                 # The editor inserted the whole suggestion; its command (if any) follows.
-                self._accept(item, "full", len(item.text))
+                self._accept(item, Acceptance.FULL, len(item.text))
                 return True
             if edit.start == edit.end and rest.startswith(edit.text):
                 item.typed += len(edit.text)
@@ -151,7 +152,7 @@ class AcceptanceTracker:
 
     def flush_typed(self) -> None:
         if self._typed_chars:
-            self._sink.emit("typed", {"chars": self._typed_chars})
+            self._sink.emit(Typed(self._typed_chars))
             self._typed_chars = 0
 
     # -- signals for the filter --------------------------------------------
@@ -172,11 +173,11 @@ class AcceptanceTracker:
 
     # -- internals ---------------------------------------------------------
 
-    def _accept(self, item: _Offered, kind: str, chars: int) -> None:
+    def _accept(self, item: _Offered, kind: Acceptance, chars: int) -> None:
         item.done = True
         self._history.append(1)
         self._last_accept = self._clock()
-        self._sink.emit("accepted", {"id": item.sid, "kind": kind, "accepted_chars": chars})
+        self._sink.emit(Accepted(item.sid, kind, chars))
         accepted_text = item.text[:chars]
         for delay in self._checks:
             self._schedule(delay, functools.partial(self._check_retention, item, accepted_text, delay))
@@ -184,19 +185,11 @@ class AcceptanceTracker:
     def _reject(self, item: _Offered, reason: Rejection) -> None:
         item.done = True
         self._history.append(0)
-        self._sink.emit("rejected", {"id": item.sid, "reason": reason})
+        self._sink.emit(Rejected(item.sid, reason))
 
     def _check_retention(self, item: _Offered, accepted_text: str, after_s: float) -> None:
         document = self._document_text(item.uri)
         if document is None:
             return  # closed: what we cannot see is unknown, not lost
         similarity = retention_similarity(accepted_text, document, item.offset)
-        self._sink.emit(
-            "retained",
-            {
-                "id": item.sid,
-                "after_s": after_s,
-                "similarity": round(similarity, 3),
-                "retained": similarity >= RETAINED_SIMILARITY,
-            },
-        )
+        self._sink.emit(Retained(item.sid, after_s, round(similarity, 3), similarity >= RETAINED_SIMILARITY))

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.members import cut_unknown_members
@@ -37,6 +37,7 @@ from hearth.model.backend import (
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
 from hearth.text.tokens import CHARS_PER_TOKEN
+from hearth_telemetry.events import CompletionEvent, Generation
 from hearth_telemetry.outcomes import Outcome
 
 
@@ -355,35 +356,37 @@ class CompletionPipeline:
             return None
 
     def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, automatic: bool) -> None:
-        fields: dict[str, Any] = {
-            "id": outcome.suggestion_id,
-            "language": doc.language_id,
-            "path": doc.path_hint or doc.uri,
-            "trigger": "automatic" if automatic else "invoked",
-            "features": outcome.features,
-            "post": outcome.post,
-            "score": outcome.score,
-            "decision": outcome.decision,
-            "outcome": outcome.outcome,
-            "shown": outcome.shown,
-            "chars": len(outcome.text),
-            "lines": outcome.text.count("\n") + 1 if outcome.text else 0,
-            "timings_ms": {k: round(v, 2) for k, v in outcome.timings_ms.items()},
-        }
         result = outcome.generation
-        if result is not None:
-            fields.update(
-                prompt_tokens=result.prompt_tokens,
-                reused_tokens=result.reused_tokens,
-                evaluated_tokens=result.evaluated_tokens,
-                generated_tokens=result.generated_tokens,
-                stop_reason=result.stop_reason,
-                mean_logprob=result.mean_logprob,
-                min_logprob=result.min_logprob,
+        self._sink.emit(
+            CompletionEvent(
+                id=outcome.suggestion_id,
+                language=doc.language_id,
+                path=doc.path_hint or doc.uri,
+                trigger="automatic" if automatic else "invoked",
+                outcome=outcome.outcome,
+                shown=outcome.shown,
+                decision=outcome.decision,
+                score=outcome.score,
+                chars=len(outcome.text),
+                lines=outcome.text.count("\n") + 1 if outcome.text else 0,
+                features=dict(outcome.features),
+                post=dict(outcome.post),
+                timings_ms={k: round(v, 2) for k, v in outcome.timings_ms.items()},
+                generation=None
+                if result is None
+                else Generation(
+                    prompt_tokens=result.prompt_tokens,
+                    reused_tokens=result.reused_tokens,
+                    evaluated_tokens=result.evaluated_tokens,
+                    generated_tokens=result.generated_tokens,
+                    stop_reason=result.stop_reason,
+                    mean_logprob=result.mean_logprob,
+                    min_logprob=result.min_logprob,
+                ),
+                # The event always carries the text; what may store it is the sink's business.
+                text=outcome.text or None,
             )
-        if outcome.text and self._settings().telemetry_capture_code:
-            fields["text"] = outcome.text
-        self._sink.emit("completion", fields)
+        )
 
 
 def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:
