@@ -6,12 +6,16 @@ import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
 
 import type { ServerHost } from "./host";
-
-interface ChatChunk {
-  streamId: string | null;
-  conversationId: string | null;
-  text: string;
-}
+import {
+  METHODS,
+  type ChatChunk,
+  type ChatParams,
+  type ChatResult,
+  type ConversationParams,
+  type ConversationResult,
+  type ConversationsParams,
+  type ConversationsResult,
+} from "./protocol";
 
 type FromView =
   | { type: "send"; text: string; withSelection: boolean }
@@ -37,8 +41,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       return;
     }
     this.subscriptions.push(
-      client.onNotification("hearth/chatChunk", (chunk: ChatChunk) => {
-        if (chunk.streamId !== null && chunk.streamId === this.streamId) {
+      client.onNotification(METHODS.chatChunk, (chunk: ChatChunk) => {
+        if (chunk.streamId !== undefined && chunk.streamId === this.streamId) {
           void this.view?.webview.postMessage({ type: "chunk", text: chunk.text });
         }
       }),
@@ -68,18 +72,18 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       return;
     }
     if (message.type === "ready") {
-      const list = await client.sendRequest<{ conversations: { id: string; title: string }[] }>("hearth/conversations", {});
+      const list = await client.sendRequest<ConversationsResult>(METHODS.conversations, {} satisfies ConversationsParams);
       post({ type: "conversations", items: list.conversations });
       return;
     }
     if (message.type === "load") {
-      const found = await client.sendRequest<{ messages: { role: string; content: string }[] }>("hearth/conversation", { id: message.id });
+      const found = await client.sendRequest<ConversationResult>(METHODS.conversation, { id: message.id } satisfies ConversationParams);
       this.conversationId = message.id;
       post({ type: "history", messages: found.messages });
       return;
     }
     const editor = vscode.window.activeTextEditor;
-    const params: Record<string, unknown> = {
+    const params: ChatParams = {
       messages: [{ role: "user", content: message.text }],
       streamId: (this.streamId = randomUUID()),
     };
@@ -93,7 +97,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.running?.cancel();
     const running = (this.running = new vscode.CancellationTokenSource());
     try {
-      const answer = await client.sendRequest<{ conversationId: string; text: string }>("hearth/chat", params, running.token);
+      const answer = await client.sendRequest<ChatResult>(METHODS.chat, params, running.token);
       this.conversationId = answer.conversationId;
       post({ type: "done", text: answer.text });
     } catch (error) {

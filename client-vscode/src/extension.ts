@@ -12,7 +12,15 @@ import { INSTALL_COMMAND, advise, type Failure } from "./errors";
 import { NEUTRAL_CWD, ServerHost, config } from "./host";
 import { hearthCommand } from "./launch";
 import { partialReport } from "./partial";
-import { modelPicks, parseModelListing } from "./protocol";
+import {
+  COMMANDS,
+  METHODS,
+  modelPicks,
+  parseModelListing,
+  type EditOptions,
+  type EditResult,
+  type UndoResult,
+} from "./protocol";
 import { affectsServer, needsRestart } from "./settings";
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -162,7 +170,7 @@ async function editWithHearth(host: ServerHost): Promise<void> {
   if (!instruction) {
     return;
   }
-  const options: Record<string, unknown> = { instruction };
+  const options: EditOptions = { instruction };
   if (editor !== undefined) {
     options.textDocument = { uri: editor.document.uri.toString() };
     options.range = client.code2ProtocolConverter.asRange(editor.selection);
@@ -170,9 +178,9 @@ async function editWithHearth(host: ServerHost): Promise<void> {
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: "Hearth is editing…", cancellable: true },
     (_progress, token) =>
-      client.sendRequest<{ applied: boolean; message: string; checkpoint?: string }>(
+      client.sendRequest<EditResult>(
         "workspace/executeCommand",
-        { command: "hearth.edit", arguments: [options] },
+        { command: COMMANDS.edit, arguments: [options] },
         token,
       ),
   );
@@ -187,8 +195,8 @@ async function editWithHearth(host: ServerHost): Promise<void> {
 }
 
 async function undoEdit(host: ServerHost, checkpoint: string | undefined): Promise<void> {
-  const result = await host.client?.sendRequest<{ undone: boolean; message?: string }>("workspace/executeCommand", {
-    command: "hearth.undoEdit",
+  const result = await host.client?.sendRequest<UndoResult>("workspace/executeCommand", {
+    command: COMMANDS.undoEdit,
     arguments: checkpoint === undefined ? [] : [checkpoint],
   });
   if (result !== undefined && !result.undone) {
@@ -207,6 +215,6 @@ async function acceptPart(host: ServerHost, command: string): Promise<void> {
   const report = partialReport(shown, before, editor.document.getText());
   if (report !== undefined) {
     shown.accepted = report.acceptedLength;
-    await host.client?.sendNotification("textDocument/didPartiallyAcceptCompletion", report);
+    await host.client?.sendNotification(METHODS.didPartiallyAccept, report);
   }
 }

@@ -11,13 +11,17 @@ import {
   LanguageClient,
   RevealOutputChannelOn,
   State,
+  type ClientCapabilities,
+  type FeatureState,
   type LanguageClientOptions,
   type ServerOptions,
+  type StaticFeature,
 } from "vscode-languageclient/node";
 
 import { RestartPolicy, advise, classifyProbe, type Failure } from "./errors";
 import { PROBE_ARGS, hearthCommand, userValue } from "./launch";
 import type { ShownItem } from "./partial";
+import { METHODS, type ClientExtensions, type StatusParams, type StatusResult } from "./protocol";
 import { MACHINE_KEYS, serverSettings } from "./settings";
 import { INITIAL, modelPhase, render, type StatusState } from "./status";
 
@@ -132,6 +136,7 @@ export class ServerHost implements vscode.Disposable {
     };
     const client = new LanguageClient("hearth", "Hearth", serverOptions, clientOptions);
     client.registerProposedFeatures();
+    client.registerFeature(new HearthExtensions());
     client.onDidChangeState((event) => {
       if (event.newState === State.Running) {
         this.update({ server: "running" });
@@ -172,7 +177,7 @@ export class ServerHost implements vscode.Disposable {
       return;
     }
     try {
-      const status = await client.sendRequest<{ model: { state: string; name: string; message: string } }>("hearth/status", {});
+      const status = await client.sendRequest<StatusResult>(METHODS.status, {} satisfies StatusParams);
       const model = modelPhase(status.model.state);
       this.update({ model, modelName: status.model.name, message: status.model.message });
       if (model === "failed" && status.model.message !== this.lastModelError) {
@@ -203,4 +208,23 @@ export class ServerHost implements vscode.Disposable {
     void this.stop();
     this.changed.dispose();
   }
+}
+
+/**
+ * Tells the server at initialize that this client shows model status and failures itself
+ * (the status bar and its advice), so the server does not announce a failure a second time.
+ */
+class HearthExtensions implements StaticFeature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    const hearth: ClientExtensions = { showsModelStatus: true };
+    capabilities.experimental = { ...(capabilities.experimental as object | undefined), hearth };
+  }
+
+  initialize(): void {}
+
+  getState(): FeatureState {
+    return { kind: "static" };
+  }
+
+  clear(): void {}
 }

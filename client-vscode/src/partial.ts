@@ -3,6 +3,8 @@
  * as `textDocument/didPartiallyAcceptCompletion` with the characters taken so far. No vscode import.
  */
 
+import type { DidPartiallyAcceptParams } from "./protocol";
+
 export interface ShownItem {
   uri: string;
   offset: number;
@@ -12,16 +14,12 @@ export interface ShownItem {
   accepted: number;
 }
 
-export interface PartialReport {
-  item: { insertText: string; command: ShownItem["command"] };
-  acceptedLength: number;
-}
 
 /**
  * The report after an accept-word/line command changed the document from `before` to `after`,
  * or undefined when nothing of the suggestion went in.
  */
-export function partialReport(item: ShownItem, before: string, after: string): PartialReport | undefined {
+export function partialReport(item: ShownItem, before: string, after: string): DidPartiallyAcceptParams | undefined {
   const inserted = after.length - before.length;
   if (inserted <= 0) {
     return undefined;
@@ -30,5 +28,6 @@ export function partialReport(item: ShownItem, before: string, after: string): P
   if (!item.insertText.startsWith(taken)) {
     return undefined;
   }
-  return { item: { insertText: item.insertText, command: item.command }, acceptedLength: taken.length };
+  const shown = item.command === undefined ? { insertText: item.insertText } : { insertText: item.insertText, command: item.command };
+  return { item: shown, acceptedLength: taken.length };
 }

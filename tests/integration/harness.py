@@ -13,12 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hearth.config import Settings
 from hearth.events import RecentSink
-from hearth.lsp.server import build_server
+from hearth.lsp.server import create_server
 from hearth.lsp.stdio_client import LspClient
 from hearth.lsp.transport import FrameWriter, serve
 from hearth.model.manager import ModelManager
 from hearth.paths import data_dir
+from hearth.services import Stores
 from tests.fakes import ScriptedBackend
 
 
@@ -40,7 +42,10 @@ class InProcessServer:
         self.backend = ScriptedBackend(list(outputs or []), hold=hold)
         self.models = ModelManager(data_dir(), factory=lambda _model, _settings: self.backend)
         self.events = RecentSink(size=4096)
-        self.server = build_server(self.models, sink=self.events)
+        folder = data_dir()
+        stores = Stores.in_folders(folder, folder / "cache", learn=False)
+        self.server = create_server(Settings(), backend=self.models, sink=self.events, stores=stores)
+        self.services = self.server.services
         self._server_in, self._client_out = os.pipe()
         self._client_in, self._server_out = os.pipe()
         writer = FrameWriter(lambda data: _write_all(self._server_out, data))
@@ -53,11 +58,10 @@ class InProcessServer:
                     lambda n: os.read(self._server_in, n),
                     writer,
                     parent_pid=lambda: self.server.parent_pid,
-                    on_loop=self.server.model_progress.attach,
+                    on_loop=self.server.on_loop,
                 )
             finally:
-                self.models.close()
-                self.server.stop_workspace()
+                self.services.close()
                 os.close(self._server_out)  # the client sees the end of the stream
 
         self.thread = threading.Thread(target=run, name="hearth-in-process", daemon=True)

@@ -1,6 +1,6 @@
 """Every LSP method Hearth serves, through its registered handler, with a scripted model.
 
-The server is the real one (build_server, the protocol, the transport) in this
+The server is the real one (create_server, the protocol, the transport) in this
 process; the model is scripted, so each assert states exactly what must happen.
 """
 
@@ -264,3 +264,77 @@ def test_every_request_gets_exactly_one_response(make_server):
         server.client.wait(msg_id, timeout=30)
     time.sleep(0.2)
     assert all(server.client.response_counts[msg_id] == 1 for msg_id in ids)
+
+
+# -- the typed custom protocol ---------------------------------------------------------------------
+
+
+def test_custom_params_are_checked_by_their_message_class_and_never_coerced(make_server):
+    server = make_server()
+    request = server.client.request
+    # A number where a string belongs, a string where a number belongs, a role that does not exist.
+    assert request("hearth/context", {"uri": 5})["error"]["code"] == -32602
+    assert request("hearth/conversations", {"limit": "5"})["error"]["code"] == -32602
+    assert request("hearth/conversations", {"limit": True})["error"]["code"] == -32602
+    bad_role = {"messages": [{"role": "root", "content": "hi"}]}
+    assert request("hearth/chat", bad_role)["error"]["code"] == -32602
+    # Methods whose params are all optional answer without any.
+    assert request("hearth/status")["result"]["documents"] == 0
+    assert request("hearth/conversations")["result"] == {"conversations": []}
+    assert request("hearth/repoMap")["result"] == {"map": "", "ready": False}
+
+
+def test_an_acceptance_report_with_unusable_params_is_dropped_and_the_server_still_answers(make_server):
+    server = make_server([BODY])
+    open_app(server)
+    item = inline(server)["result"]["items"][0]
+    server.client.notify("textDocument/didPartiallyAcceptCompletion", {"item": item, "acceptedLength": -1})
+    server.client.notify("textDocument/didPartiallyAcceptCompletion", {"item": item, "acceptedLength": "4"})
+    server.client.notify("textDocument/didShowCompletion", {"item": item})
+    server.wait_for(lambda: server.events_named("shown"))
+    assert server.events_named("accepted") == []
+    assert server.client.request("hearth/status")["result"]["documents"] == 1
+
+
+def test_every_registered_method_and_command_is_exercised_here():
+    """A method added to the composition root without a test here fails this."""
+    from pathlib import Path
+
+    from hearth.lsp.server import COMMANDS, FEATURES
+
+    text = Path(__file__).read_text()
+    # Sent by the client helpers (initialize, open_document, insert, close_document, inline_completion).
+    helpers = {"initialize", "textDocument/didOpen", "textDocument/didChange", "textDocument/didClose",
+               "textDocument/inlineCompletion"}  # fmt: skip
+    names = [method for method, _options, _handler in FEATURES] + [name for name, _handler in COMMANDS]
+    missing = [name for name in names if name not in helpers and f'"{name}"' not in text]
+    assert missing == []
+
+
+def _errors_shown(server) -> list[str]:
+    return [
+        n["params"]["message"]
+        for n in server.client.notifications
+        if n["method"] == "window/showMessage" and n["params"]["type"] == 1
+    ]
+
+
+def test_a_model_failure_is_announced_once_unless_the_client_shows_model_status_itself(make_server):
+    missing = {"model": "no-such-model-anywhere"}
+    plain = make_server(options=missing)
+    assert plain.wait_for(lambda: _errors_shown(plain))
+    assert plain.client.request("hearth/status")["result"]["model"]["state"] == "failed"
+    plain.client.request("workspace/executeCommand", {"command": "hearth.restartModel"})
+    assert plain.client.request("hearth/status")["result"]["model"]["state"] == "failed"
+    assert len(_errors_shown(plain)) == 1  # the same failure again is not a new message
+
+    capabilities = {
+        "window": {"workDoneProgress": True},
+        "experimental": {"hearth": {"showsModelStatus": True}},
+    }
+    own = make_server(options=missing, capabilities=capabilities)
+    assert own.client.request("hearth/status")["result"]["model"]["state"] == "failed"
+    own.client.request("workspace/executeCommand", {"command": "hearth.restartModel"})
+    # Every message the server sent so far has arrived before this answer.
+    own.client.request("hearth/status")
+    assert _errors_shown(own) == []

@@ -18,12 +18,11 @@ from typing import Any
 
 from hearth.config import Settings, parse_settings
 from hearth.lsp.handshake import FIRST_FRAME_SECONDS, Refused, authenticate, read_first_frame, server_token
-from hearth.lsp.server import build_server
+from hearth.lsp.server import create_server
 from hearth.lsp.transport import FrameWriter, serve
 from hearth.model.manager import ModelManager
-from hearth.paths import data_dir
-from hearth_telemetry.filter import FILTER_FILE, FilterFile
-from hearth_telemetry.writer import TELEMETRY_FILE, TelemetrySink
+from hearth.paths import cache_dir, data_dir
+from hearth.services import Stores
 
 log = logging.getLogger(__name__)
 
@@ -101,26 +100,20 @@ def _run(
     first: list[Any] | None = None,
     pending: bytes = b"",
 ) -> int:
-    models = ModelManager(data_dir())
-    telemetry = TelemetrySink(data_dir() / TELEMETRY_FILE)
-    server = build_server(models, telemetry=telemetry, filter_file=FilterFile(data_dir() / FILTER_FILE))
-    if settings:
-        server.settings, problems = parse_settings(settings, Settings())
-        for problem in problems:
-            log.warning("%s", problem)
-    server.apply_telemetry_settings()
+    initial, problems = parse_settings(settings or {}, Settings())
+    for problem in problems:
+        log.warning("%s", problem)
+    stores = Stores.in_folders(data_dir(), cache_dir())
+    server = create_server(initial, backend=ModelManager(data_dir()), sink=None, stores=stores)
     try:
         return serve(
             server.hearth_protocol,
             read,
             writer,
             parent_pid=lambda: server.parent_pid,
-            on_loop=server.model_progress.attach,
+            on_loop=server.on_loop,
             first=first or [],
             pending=pending,
         )
     finally:
-        models.close()
-        server.stop_workspace()
-        server.acceptance.flush_typed()
-        telemetry.close()
+        server.services.close()

@@ -10,53 +10,49 @@ import re
 
 from lsprotocol import types
 
-from hearth.lsp.inline_completion import ACCEPTED_COMMAND
-from hearth.lsp.server import HearthServer
+from hearth.lsp.language_server import HearthServer
+from hearth.lsp.messages import ACCEPTED_COMMAND
 from hearth.lsp.snapshot import complete, range_at, snapshot
 
 _WORD_BEFORE = re.compile(r"[A-Za-z_0-9$]*\Z")
 
 
-def register(server: HearthServer) -> None:
-    @server.feature(
-        types.TEXT_DOCUMENT_COMPLETION,
-        types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+OPTIONS = types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False)
+
+
+async def completion(ls: HearthServer, params: types.CompletionParams) -> types.CompletionList:
+    snap = snapshot(ls, params.text_document.uri, params.position)
+    if snap is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    invoked = params.context is not None and (
+        params.context.trigger_kind == types.CompletionTriggerKind.Invoked
     )
-    async def completion(ls: HearthServer, params: types.CompletionParams) -> types.CompletionList:
-        snap = snapshot(ls, params.text_document.uri, params.position)
-        if snap is None:
-            return types.CompletionList(is_incomplete=True, items=[])
-        invoked = params.context is not None and (
-            params.context.trigger_kind == types.CompletionTriggerKind.Invoked
-        )
-        outcome = await complete(ls, snap, automatic=not invoked)
-        if not outcome.shown:
-            return types.CompletionList(is_incomplete=True, items=[])
-        ls.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
-        line_start = snap.text.rfind("\n", 0, snap.offset) + 1
-        match = _WORD_BEFORE.search(snap.text, line_start, snap.offset)
-        word = match.group(0) if match else ""
-        start = snap.offset - len(word)
-        # The menu shows one line: the first one with code (a block starts with a newline).
-        first_line = next((line.strip() for line in outcome.text.split("\n") if line.strip()), "")
-        item = types.CompletionItem(
-            label=(word + first_line)[:80] or "hearth",
-            kind=types.CompletionItemKind.Text,
-            detail="Hearth (local model)",
-            documentation=types.MarkupContent(
-                kind=types.MarkupKind.Markdown, value=f"```\n{word}{outcome.text}\n```"
-            ),
-            filter_text=word + outcome.text,
-            sort_text="0",
-            preselect=True,
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(
-                range=range_at(ls, snap, start, snap.offset), new_text=word + outcome.text
-            ),
-            command=types.Command(
-                title="Hearth: suggestion accepted",
-                command=ACCEPTED_COMMAND,
-                arguments=[outcome.suggestion_id],
-            ),
-        )
-        return types.CompletionList(is_incomplete=True, items=[item])
+    outcome = await complete(ls, snap, automatic=not invoked)
+    if not outcome.shown:
+        return types.CompletionList(is_incomplete=True, items=[])
+    ls.services.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
+    line_start = snap.text.rfind("\n", 0, snap.offset) + 1
+    match = _WORD_BEFORE.search(snap.text, line_start, snap.offset)
+    word = match.group(0) if match else ""
+    start = snap.offset - len(word)
+    # The menu shows one line: the first one with code (a block starts with a newline).
+    first_line = next((line.strip() for line in outcome.text.split("\n") if line.strip()), "")
+    item = types.CompletionItem(
+        label=(word + first_line)[:80] or "hearth",
+        kind=types.CompletionItemKind.Text,
+        detail="Hearth (local model)",
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```\n{word}{outcome.text}\n```"
+        ),
+        filter_text=word + outcome.text,
+        sort_text="0",
+        preselect=True,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=range_at(ls, snap, start, snap.offset), new_text=word + outcome.text),
+        command=types.Command(
+            title="Hearth: suggestion accepted",
+            command=ACCEPTED_COMMAND,
+            arguments=[outcome.suggestion_id],
+        ),
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])

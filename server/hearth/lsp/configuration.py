@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from hearth.config import parse_settings
-from hearth.lsp.server import HearthServer
+from hearth.lsp.language_server import HearthServer
+from hearth.lsp.messages import ClientExtensions
 from hearth.trust import HeldSetting, hold_untrusted
 
 ALLOW = "Allow"
@@ -31,38 +32,47 @@ _ENCODINGS = {
 }
 
 
-def register(server: HearthServer) -> None:
-    @server.feature(types.INITIALIZE)
-    def initialize(ls: HearthServer, params: types.InitializeParams) -> None:
-        chosen = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
-        ls.documents.encoding = _ENCODINGS.get(chosen, "utf-16")  # type: ignore[call-overload]
-        ls.parent_pid = params.process_id
-        root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
-        path = to_fs_path(root) if root else None
-        ls.workspace_root = None if path is None else Path(path)
-        apply_settings(ls, params.initialization_options)
-        ls.start_workspace(ls.workspace_root)
-        ls.models.configure(ls.settings)
+def initialize(ls: HearthServer, params: types.InitializeParams) -> None:
+    services = ls.services
+    chosen = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
+    services.documents.encoding = _ENCODINGS.get(chosen, "utf-16")  # type: ignore[call-overload]
+    ls.parent_pid = params.process_id
+    ls.client_extensions = _extensions(ls, params.capabilities.experimental)
+    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    path = to_fs_path(root) if root else None
+    services.workspace.root = None if path is None else Path(path)
+    apply_settings(ls, params.initialization_options)
+    services.start_workspace(services.workspace.root)
+    services.models.configure(services.settings.current)
 
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def did_change_configuration(ls: HearthServer, params: types.DidChangeConfigurationParams) -> None:
-        apply_settings(ls, params.settings)
-        ls.models.configure(ls.settings)
+
+def _extensions(ls: HearthServer, experimental: Any) -> ClientExtensions:
+    raw = experimental.get("hearth") if isinstance(experimental, dict) else None
+    if raw is None:
+        return ClientExtensions()
+    try:
+        return ls.structure(raw, ClientExtensions, "capabilities.experimental.hearth")
+    except JsonRpcInvalidParams as exc:  # an unreadable extension is one the client did not ask for
+        log.warning("%s", exc)
+        return ClientExtensions()
+
+
+def did_change_configuration(ls: HearthServer, params: types.DidChangeConfigurationParams) -> None:
+    apply_settings(ls, params.settings)
+    ls.services.models.configure(ls.services.settings.current)
 
 
 def apply_settings(ls: HearthServer, raw: Any) -> None:
-    parsed, problems = parse_settings(raw, ls.settings)
-    workspace = str(ls.workspace_root or "")
-    ls.settings, held = hold_untrusted(parsed, ls.settings, workspace, ls.trust)
+    services = ls.services
+    parsed, problems = parse_settings(raw, services.settings.current)
+    workspace = str(services.workspace.root or "")
+    trust = services.stores.trust
+    settings, held = hold_untrusted(parsed, services.settings.current, workspace, trust)
+    services.apply_settings(settings, problems)
     for item in held:
         log.warning("setting %s held back until the user allows it", item.name)
-        if not ls.trust.first_ask(workspace, item.name, item.value):
-            continue
-        task = asyncio.get_running_loop().create_task(_ask_trust(ls, workspace, item))
-        ls.background_tasks.add(task)
-        task.add_done_callback(ls.background_tasks.discard)
-    ls.settings_problems = problems
-    ls.apply_telemetry_settings()
+        if trust.first_ask(workspace, item.name, item.value):
+            ls.spawn(asyncio.get_running_loop().create_task(_ask_trust(ls, workspace, item)))
     for problem in problems:
         log.warning("%s", problem)
     if problems:
@@ -90,8 +100,5 @@ async def _ask_trust(ls: HearthServer, workspace: str, item: HeldSetting) -> Non
     if answer is None or answer.title != ALLOW:
         log.warning("setting %s not allowed; it stays off", item.name)
         return
-    ls.trust.allow(workspace, item.name, item.value)
-    value: dict[str, Any] = {item.name: item.value}
-    ls.settings = replace(ls.settings, **value)
-    if item.name == "model":
-        ls.models.configure(ls.settings)
+    ls.services.stores.trust.allow(workspace, item.name, item.value)
+    ls.services.allow(item.name, item.value)

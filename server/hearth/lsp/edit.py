@@ -23,31 +23,29 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
 from hearth.agent.changes import FileChange, Sources, read_text, unified_diff
-from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore, inverse
+from hearth.agent.checkpoint import inverse
 from hearth.agent.workspace import PathRefused, WorkspaceGuard
 from hearth.lsp.chat import focus_of
-from hearth.lsp.protocol import param
-from hearth.lsp.server import HearthServer
-from hearth.paths import data_dir
+from hearth.lsp.language_server import HearthServer
+from hearth.lsp.messages import EDIT_COMMAND, UNDO_COMMAND, EditOptions, EditResult, UndoResult
 from hearth.text.lines import LineIndex
 
-EDIT_COMMAND = "hearth.edit"
-UNDO_COMMAND = "hearth.undoEdit"
 ANNOTATION = "hearth.edit"
 PROTECTED_ANNOTATION = "hearth.protected"
 MAX_PLANS = 3
 
 
 def _guard(ls: HearthServer) -> WorkspaceGuard:
-    if ls.workspace_root is None:
+    root = ls.services.workspace.root
+    if root is None:
         raise JsonRpcInvalidParams("open a folder first: Hearth only edits inside a workspace folder")
-    return WorkspaceGuard([ls.workspace_root])
+    return WorkspaceGuard([root])
 
 
 def _open_buffers(ls: HearthServer, guard: WorkspaceGuard) -> dict[str, tuple[str, int, str]]:
     """Workspace-relative path -> (uri, version, text) of every open document in the workspace."""
     buffers = {}
-    for doc in ls.documents.all():
+    for doc in ls.services.documents.all():
         path = to_fs_path(doc.uri)
         relative = guard.relative(Path(path)) if path else None
         if relative is not None:
@@ -88,7 +86,7 @@ def workspace_edit(
     label: str,
     description: str,
 ) -> types.WorkspaceEdit:
-    encoding = ls.documents.encoding
+    encoding = ls.services.documents.encoding
     document_changes: list[Any] = []
     for change in changes:
         target = guard.resolve(change.path)
@@ -133,111 +131,107 @@ async def _confirm_protected(
     return kept
 
 
-def register(server: HearthServer) -> None:
-    store = CheckpointStore(data_dir() / CHECKPOINTS_FILE)
-
-    @server.command(EDIT_COMMAND)
-    async def edit(ls: HearthServer, *args: Any) -> dict[str, Any]:
-        options = args[0] if args else None
-        instruction = param(options, "instruction")
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise JsonRpcInvalidParams(f"{EDIT_COMMAND} takes {{instruction, uris?, textDocument?, range?}}")
-        guard = _guard(ls)
-        uris = param(options, "uris", []) or []
-        paths = []
-        for uri in uris if isinstance(uris, list) else []:
-            relative = guard.relative(Path(to_fs_path(uri) or "")) if isinstance(uri, str) else None
-            if relative is None:
-                raise JsonRpcInvalidParams(f"{uri} is not inside the workspace")
-            paths.append(relative)
-        stop = threading.Event()
-        message = ""
-        for _plan in range(MAX_PLANS):
-            buffers = _open_buffers(ls, guard)
-            sources = Sources(guard, {path: text for path, (_u, _v, text) in buffers.items()})
-            focus = focus_of(ls, param(param(options, "textDocument"), "uri"), param(options, "range"))
-            index = ls.indexer.index if ls.indexer is not None else None
-            agent = EditAgent(ls.models, sources, AgentSettings.from_settings(ls.settings), index=index)
-            request = EditRequest(instruction, tuple(paths), focus)
-            try:
-                result = await asyncio.to_thread(agent.run, request, stop.is_set)
-            except asyncio.CancelledError:
-                stop.set()
-                raise
-            if not result.ok:
-                return {"applied": False, "message": result.message}
-            moved = [c.path for c in result.changes if c.path in buffers and _moved(ls, buffers[c.path])]
-            if moved:
-                message = f"{', '.join(moved)} changed while planning; planned again"
-                continue
-            moved = [c.path for c in result.changes if c.path not in buffers and _changed_on_disk(guard, c)]
-            if moved:
-                message = f"{', '.join(moved)} changed on disk while planning; planned again"
-                continue
-            changes = await _confirm_protected(ls, guard, result.changes)
-            if not changes:
-                return {"applied": False, "message": "every file of the edit was protected and skipped"}
-            versions = {path: version for path, (_u, version, _t) in buffers.items()}
-            label = f"Hearth: {instruction[:60]}"
-            if not reviews_edits(ls.client_capabilities) and not await _confirm_whole(ls, label, changes):
-                return {"applied": False, "message": "not applied: the edit was declined"}
-            response = await ls.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(
-                    edit=workspace_edit(ls, guard, changes, versions, label, result.message), label=label
-                )
-            )
-            if response is not None and response.applied:
-                checkpoint = store.save(guard.root, instruction, changes)
-                return {
-                    "applied": True,
-                    "checkpoint": checkpoint,
-                    "diff": unified_diff(changes),
-                    "via": result.via,
-                    "attempts": len(result.attempts),
-                    "message": result.message,
-                }
-            reason = getattr(response, "failure_reason", None) or "the editor did not apply the edit"
-            if not any(_moved(ls, buffers[c.path]) for c in changes if c.path in buffers):
-                return {"applied": False, "message": reason}
-            message = f"{reason}; planned again"
-        return {"applied": False, "message": f"the files kept changing; not applied ({message})"}
-
-    @server.command(UNDO_COMMAND)
-    async def undo(ls: HearthServer, *args: Any) -> dict[str, Any]:
-        guard = _guard(ls)
-        wanted = args[0] if args else None
-        if wanted is not None and not isinstance(wanted, str):
-            raise JsonRpcInvalidParams(f"{UNDO_COMMAND} takes a checkpoint id, or nothing for the latest")
-        checkpoint = store.get(wanted) if wanted else store.latest(guard.root)
-        if checkpoint is None or checkpoint.undone:
-            return {"undone": False, "message": "nothing to undo"}
+async def edit(ls: HearthServer, *args: Any) -> EditResult:
+    usage = f"{EDIT_COMMAND} takes {{instruction, uris?, textDocument?, range?}}"
+    options = ls.structure(args[0] if args else None, EditOptions, usage)
+    instruction = options.instruction
+    if not instruction.strip():
+        raise JsonRpcInvalidParams(usage)
+    guard = _guard(ls)
+    store = ls.services.stores.checkpoints
+    paths = []
+    for uri in options.uris:
+        relative = guard.relative(Path(to_fs_path(uri) or ""))
+        if relative is None:
+            raise JsonRpcInvalidParams(f"{uri} is not inside the workspace")
+        paths.append(relative)
+    stop = threading.Event()
+    message = ""
+    for _plan in range(MAX_PLANS):
         buffers = _open_buffers(ls, guard)
-
-        def current(path: str) -> str | None:
-            return buffers[path][2] if path in buffers else read_text(guard.root / path)
-
-        changes, conflicts = inverse(checkpoint, current)
-        if conflicts:
-            return {
-                "undone": False,
-                "message": f"changed since the edit, not touched: {', '.join(conflicts)}",
-            }
-        if not changes:
-            store.mark_undone(checkpoint.id)
-            return {"undone": True, "message": "nothing of that edit is left to undo"}
-        versions = {path: version for path, (_u, version, _t) in buffers.items()}
-        label = f"Hearth: undo {checkpoint.instruction[:60]}"
+        sources = Sources(guard, {path: text for path, (_u, _v, text) in buffers.items()})
+        focus = focus_of(ls, options.text_document, options.range)
+        services = ls.services
+        settings = AgentSettings.from_settings(services.settings.current)
+        agent = EditAgent(services.models, sources, settings, index=services.workspace.index)
+        request = EditRequest(instruction, tuple(paths), focus)
         try:
-            edit_ = workspace_edit(ls, guard, changes, versions, label, "Restores the files as they were.")
-        except PathRefused as exc:
-            return {"undone": False, "message": str(exc)}
+            result = await asyncio.to_thread(agent.run, request, stop.is_set)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+        if not result.ok:
+            return EditResult(applied=False, message=result.message)
+        moved = [c.path for c in result.changes if c.path in buffers and _moved(ls, buffers[c.path])]
+        if moved:
+            message = f"{', '.join(moved)} changed while planning; planned again"
+            continue
+        moved = [c.path for c in result.changes if c.path not in buffers and _changed_on_disk(guard, c)]
+        if moved:
+            message = f"{', '.join(moved)} changed on disk while planning; planned again"
+            continue
+        changes = await _confirm_protected(ls, guard, result.changes)
+        if not changes:
+            return EditResult(applied=False, message="every file of the edit was protected and skipped")
+        versions = {path: version for path, (_u, version, _t) in buffers.items()}
+        label = f"Hearth: {instruction[:60]}"
+        if not reviews_edits(ls.client_capabilities) and not await _confirm_whole(ls, label, changes):
+            return EditResult(applied=False, message="not applied: the edit was declined")
         response = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit_, label=label)
+            types.ApplyWorkspaceEditParams(
+                edit=workspace_edit(ls, guard, changes, versions, label, result.message), label=label
+            )
         )
-        if response is None or not response.applied:
-            return {"undone": False, "message": getattr(response, "failure_reason", None) or "not applied"}
+        if response is not None and response.applied:
+            checkpoint = store.save(guard.root, instruction, changes)
+            return EditResult(
+                applied=True,
+                message=result.message,
+                checkpoint=checkpoint,
+                diff=unified_diff(changes),
+                via=result.via,
+                attempts=len(result.attempts),
+            )
+        reason = getattr(response, "failure_reason", None) or "the editor did not apply the edit"
+        if not any(_moved(ls, buffers[c.path]) for c in changes if c.path in buffers):
+            return EditResult(applied=False, message=reason)
+        message = f"{reason}; planned again"
+    return EditResult(applied=False, message=f"the files kept changing; not applied ({message})")
+
+
+async def undo(ls: HearthServer, *args: Any) -> UndoResult:
+    guard = _guard(ls)
+    store = ls.services.stores.checkpoints
+    wanted = args[0] if args else None
+    if wanted is not None and not isinstance(wanted, str):
+        raise JsonRpcInvalidParams(f"{UNDO_COMMAND} takes a checkpoint id, or nothing for the latest")
+    checkpoint = store.get(wanted) if wanted else store.latest(guard.root)
+    if checkpoint is None or checkpoint.undone:
+        return UndoResult(undone=False, message="nothing to undo")
+    buffers = _open_buffers(ls, guard)
+
+    def current(path: str) -> str | None:
+        return buffers[path][2] if path in buffers else read_text(guard.root / path)
+
+    changes, conflicts = inverse(checkpoint, current)
+    if conflicts:
+        return UndoResult(
+            undone=False, message=f"changed since the edit, not touched: {', '.join(conflicts)}"
+        )
+    if not changes:
         store.mark_undone(checkpoint.id)
-        return {"undone": True, "checkpoint": checkpoint.id, "diff": unified_diff(changes)}
+        return UndoResult(undone=True, message="nothing of that edit is left to undo")
+    versions = {path: version for path, (_u, version, _t) in buffers.items()}
+    label = f"Hearth: undo {checkpoint.instruction[:60]}"
+    try:
+        edit_ = workspace_edit(ls, guard, changes, versions, label, "Restores the files as they were.")
+    except PathRefused as exc:
+        return UndoResult(undone=False, message=str(exc))
+    response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit_, label=label))
+    if response is None or not response.applied:
+        return UndoResult(undone=False, message=getattr(response, "failure_reason", None) or "not applied")
+    store.mark_undone(checkpoint.id)
+    return UndoResult(undone=True, checkpoint=checkpoint.id, diff=unified_diff(changes))
 
 
 def reviews_edits(capabilities: types.ClientCapabilities) -> bool:
@@ -273,5 +267,5 @@ def _changed_on_disk(guard: WorkspaceGuard, change: FileChange) -> bool:
 
 def _moved(ls: HearthServer, buffer: tuple[str, int, str]) -> bool:
     uri, version, _text = buffer
-    doc = ls.documents.get(uri)
+    doc = ls.services.documents.get(uri)
     return doc is None or doc.version != version

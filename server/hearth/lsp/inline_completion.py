@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from hearth.lsp.server import HearthServer
+from hearth.lsp.language_server import HearthServer
+from hearth.lsp.messages import ACCEPTED_COMMAND
 from hearth.lsp.snapshot import complete, range_at, snapshot
 
-ACCEPTED_COMMAND = "hearth.accepted"
+OPTIONS = types.InlineCompletionOptions()
 
 
-def register(server: HearthServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def inline_completion(
-        ls: HearthServer, params: types.InlineCompletionParams
-    ) -> types.InlineCompletionList:
-        snap = snapshot(ls, params.text_document.uri, params.position)
-        if snap is None:
-            return types.InlineCompletionList(items=[])
-        automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        outcome = await complete(ls, snap, automatic)
-        if not outcome.shown:
-            return types.InlineCompletionList(items=[])
-        ls.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
-        item = types.InlineCompletionItem(
-            insert_text=outcome.text,
-            range=range_at(ls, snap, snap.offset, snap.offset),
-            command=types.Command(
-                title="Hearth: suggestion accepted",
-                command=ACCEPTED_COMMAND,
-                arguments=[outcome.suggestion_id],
-            ),
-        )
-        return types.InlineCompletionList(items=[item])
+async def inline_completion(
+    ls: HearthServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    snap = snapshot(ls, params.text_document.uri, params.position)
+    if snap is None:
+        return types.InlineCompletionList(items=[])
+    automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+    outcome = await complete(ls, snap, automatic)
+    if not outcome.shown:
+        return types.InlineCompletionList(items=[])
+    ls.services.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
+    item = types.InlineCompletionItem(
+        insert_text=outcome.text,
+        range=range_at(ls, snap, snap.offset, snap.offset),
+        command=types.Command(
+            title="Hearth: suggestion accepted",
+            command=ACCEPTED_COMMAND,
+            arguments=[outcome.suggestion_id],
+        ),
+    )
+    return types.InlineCompletionList(items=[item])

@@ -4,7 +4,8 @@
   `shutdown`, InvalidRequest (-32600). Notifications then are dropped,
   except `exit`.
 - Params that do not fit the method's type get InvalidParams (-32602)
-  rather than silence.
+  rather than silence, for LSP's methods and Hearth's own (`messages.py`)
+  alike; strings, numbers and booleans are never coerced into each other.
 - `exit` ends the serving loop (the transport returns the exit code) rather
   than calling sys.exit inside a callback.
 - Document sync is handled by Hearth's own store, not pygls's workspace copy.
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, TypeVar
 
+import cattrs
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -26,7 +28,11 @@ from pygls.exceptions import (
 )
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
+from hearth.lsp.messages import MESSAGE_TYPES
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _OPEN_BEFORE_INIT = {types.INITIALIZE, types.EXIT}
 
@@ -37,6 +43,14 @@ class HearthProtocol(LanguageServerProtocol):
         self.initialized = False
         self.exit_code: int | None = None
         self.on_exit: Callable[[int], None] = lambda code: None
+        strict_primitives(self._converter)
+
+    def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
+        return MESSAGE_TYPES.get(method) or super().get_message_type(method)
+
+    def structure_params(self, value: Any, cls: type[T]) -> T:
+        """Plain JSON as one of Hearth's message classes, by the same rules as a request's params."""
+        return self._converter.structure(value, cls)
 
     # -- entry from the transport ------------------------------------------
 
@@ -56,6 +70,9 @@ class HearthProtocol(LanguageServerProtocol):
             return
         if not is_request and isinstance(method, str) and not self._notification_allowed(method):
             return
+        if method in MESSAGE_TYPES and message.get("params") is None:
+            # Omitted and null params mean the same; Hearth's classes give the defaults.
+            message = {k: v for k, v in message.items() if k != "params"}
         try:
             structured = self.structure_message(message)
         except JsonRpcException as exc:
@@ -132,10 +149,22 @@ class HearthProtocol(LanguageServerProtocol):
         yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
-def param(params: Any, name: str, default: Any = None) -> Any:
-    """A field of a custom method's params, whether pygls gave a dict or an object."""
-    if params is None:
-        return default
-    if isinstance(params, dict):
-        return params.get(name, default)
-    return getattr(params, name, default)
+def strict_primitives(converter: cattrs.Converter) -> None:
+    """cattrs turns 5 into "5" and "1" into 1 by default; a protocol must not guess."""
+
+    def exact(kind: type[Any]) -> Callable[[Any, type[Any]], Any]:
+        def structure(value: Any, _type: type[Any]) -> Any:
+            if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+                raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+            return value
+
+        return structure
+
+    def number(value: Any, _type: type[Any]) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {type(value).__name__}")
+        return float(value)
+
+    for kind in (str, int, bool):
+        converter.register_structure_hook(kind, exact(kind))
+    converter.register_structure_hook(float, number)

@@ -11,15 +11,16 @@ import asyncio
 from lsprotocol import types
 
 from hearth.completion.pipeline import CompletionOutcome, DocumentSnapshot
-from hearth.lsp.server import HearthServer
+from hearth.lsp.language_server import HearthServer
 from hearth.text.lines import LineIndex
 
 
 def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSnapshot | None:
-    doc = ls.documents.get(uri)
+    documents = ls.services.documents
+    doc = documents.get(uri)
     if doc is None:
         return None
-    offset = doc.lines.offset_at(doc.text, position.line, position.character, ls.documents.encoding)
+    offset = doc.lines.offset_at(doc.text, position.line, position.character, documents.encoding)
     return DocumentSnapshot(
         uri=uri,
         language_id=doc.language_id,
@@ -27,14 +28,14 @@ def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSn
         text=doc.text,
         offset=offset,
         path_hint=ls.path_hint(uri),
-        signals=ls.acceptance.signals(uri),
+        signals=ls.services.acceptance.signals(uri),
     )
 
 
 async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) -> CompletionOutcome:
     """Run the pipeline as the newest request for this document."""
     task = asyncio.current_task()
-    running = ls.running_completions
+    running = ls.services.running_completions
     previous = running.get(snap.uri)
     if previous is not None and previous is not task and not previous.done():
         previous.cancel()
@@ -42,19 +43,19 @@ async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) ->
         running[snap.uri] = task
 
     def is_current() -> bool:
-        doc = ls.documents.get(snap.uri)
+        doc = ls.services.documents.get(snap.uri)
         return doc is not None and doc.version == snap.version and running.get(snap.uri) is task
 
     try:
-        return await ls.pipeline.complete(snap, automatic=automatic, is_current=is_current)
+        return await ls.services.pipeline.complete(snap, automatic=automatic, is_current=is_current)
     finally:
         if running.get(snap.uri) is task:
             del running[snap.uri]
 
 
 def range_at(ls: HearthServer, snap: DocumentSnapshot, start: int, end: int) -> types.Range:
-    encoding = ls.documents.encoding
-    doc = ls.documents.get(snap.uri)
+    encoding = ls.services.documents.encoding
+    doc = ls.services.documents.get(snap.uri)
     # The document's line index fits the snapshot only while it is the same version.
     lines = doc.lines if doc is not None and doc.version == snap.version else LineIndex(snap.text)
     sl, sc = lines.position_at(snap.text, start, encoding)

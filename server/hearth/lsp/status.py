@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 
-from hearth.context.repomap import repository_map
-from hearth.lsp.protocol import param
-from hearth.lsp.server import HearthServer
+from hearth.lsp.language_server import HearthServer
+from hearth.lsp.messages import (
+    ContextParams,
+    ContextPart,
+    ContextResult,
+    IndexCounts,
+    ModelInfo,
+    RepoMapParams,
+    RepoMapResult,
+    StatusParams,
+    StatusResult,
+)
 from hearth.model.backend import ModelState, ModelStatus
 
 log = logging.getLogger(__name__)
 
-STATUS_REQUEST = "hearth/status"
 PROGRESS_TOKEN = "hearth/model"
-CONTEXT_REQUEST = "hearth/context"
-REPO_MAP_REQUEST = "hearth/repoMap"
 
 
 class ModelProgress:
@@ -55,6 +59,8 @@ class ModelProgress:
         self._end(status)
         if status.state is ModelState.FAILED and status.message != self._last_error:
             self._last_error = status.message
+            if ls.client_extensions.shows_model_status:
+                return  # the client's own status view says it, with its fixes
             ls.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=f"Hearth: {status.message}")
             )
@@ -96,56 +102,44 @@ def _client_shows_progress(ls: HearthServer) -> bool:
     return bool(window is not None and window.work_done_progress)
 
 
-def register(server: HearthServer) -> None:
-    progress = ModelProgress(server)
-    server.model_progress = progress
-    server.models.add_listener(progress.on_status)
+def context(ls: HearthServer, params: ContextParams) -> ContextResult:
+    """The context put before the code in the last prompt for a document, part by part."""
+    block = ls.services.context.last(params.uri)
+    if block is None:
+        return ContextResult(uri=params.uri, tokens=0, parts=[])
+    counts = ls.services.workspace.counts()
+    return ContextResult(
+        uri=params.uri,
+        tokens=block.tokens,
+        parts=[ContextPart(p.source, p.label, p.tokens, p.text) for p in block.parts],
+        index=IndexCounts(**counts) if counts is not None else None,
+    )
 
-    @server.feature(CONTEXT_REQUEST)
-    def context(ls: HearthServer, params: Any) -> dict[str, Any]:
-        """The context put before the code in the last prompt for a document, part by part."""
-        uri = param(params, "uri")
-        if not isinstance(uri, str):
-            raise JsonRpcInvalidParams("hearth/context takes {uri}")
-        block = ls.context.last(uri)
-        if block is None:
-            return {"uri": uri, "tokens": 0, "parts": []}
-        parts = [
-            {"source": p.source, "label": p.label, "tokens": p.tokens, "text": p.text} for p in block.parts
-        ]
-        index = ls.indexer.index.counts() if ls.indexer is not None else None
-        return {"uri": uri, "tokens": block.tokens, "parts": parts, "index": index}
 
-    @server.feature(REPO_MAP_REQUEST)
-    def repo_map(ls: HearthServer, params: Any) -> dict[str, Any]:
-        """The ranked repository map (for chat and edits, and to see what Hearth knows)."""
-        budget = param(params, "budget", 1024)
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-            raise JsonRpcInvalidParams("hearth/repoMap takes {budget: positive integer}")
-        if ls.indexer is None:
-            return {"map": "", "ready": False}
-        text = repository_map(ls.indexer.index, budget, ls.count_tokens)
-        return {"map": text, "ready": ls.indexer.index.ready.is_set()}
+def repo_map(ls: HearthServer, params: RepoMapParams) -> RepoMapResult:
+    """The ranked repository map (for chat and edits, and to see what Hearth knows)."""
+    text, ready = ls.services.workspace.repository_map(params.budget, ls.services.tokens)
+    return RepoMapResult(map=text, ready=ready)
 
-    @server.feature(STATUS_REQUEST)
-    def status(ls: HearthServer, params: Any) -> dict[str, Any]:
-        model = ls.models.status()
-        backend = ls.models.backend
-        return {
-            "model": {
-                "state": model.state.value,
-                "message": model.message,
-                "path": model.model_path,
-                "name": model.model_name,
-                "promptFormat": model.prompt_format,
-                "loadSeconds": model.load_seconds,
-                "restarts": model.restarts,
-                "workerPid": getattr(backend, "pid", None),
-            },
-            "documents": len(ls.documents),
-            "exactTokenCounts": ls.exact_token_counts,
-            "positionEncoding": ls.documents.encoding,
-            "settingsProblems": ls.settings_problems,
-            "recent": ls.recent.recent()[-64:],
-            "totals": ls.recent.totals(),
-        }
+
+def status(ls: HearthServer, params: StatusParams) -> StatusResult:
+    services = ls.services
+    model = services.models.status()
+    return StatusResult(
+        model=ModelInfo(
+            state=model.state.value,
+            message=model.message,
+            path=model.model_path,
+            name=model.model_name,
+            prompt_format=model.prompt_format,
+            load_seconds=model.load_seconds,
+            restarts=model.restarts,
+            worker_pid=services.models.worker_pid,
+        ),
+        documents=len(services.documents),
+        exact_token_counts=services.tokens.exact,
+        position_encoding=services.documents.encoding,
+        settings_problems=services.settings.problems,
+        recent=services.recent.recent()[-64:],
+        totals=services.recent.totals(),
+    )

@@ -79,6 +79,12 @@ class ModelManager:
     def backend(self) -> ModelBackend | None:
         return self._backend
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The process running the model, when it runs in one of its own."""
+        pid = getattr(self._backend, "pid", None)
+        return pid if isinstance(pid, int) else None
+
     def configure(self, settings: Settings) -> None:
         """Build the backend for these settings, unless the current one already fits."""
         key = tuple(getattr(settings, name) for name in _MODEL_KEYS)
