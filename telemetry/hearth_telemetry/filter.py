@@ -84,7 +84,7 @@ class FilterModel:
 
 def default_model_text() -> str | None:
     """The filter shipped with Hearth (trained on replay data), if this build has one."""
-    entry = resources.files("hearth_models") / "filter-default.json"
+    entry = resources.files("hearth_telemetry") / "filter-default.json"
     return entry.read_text("utf-8") if entry.is_file() else None
 
 
