@@ -10,6 +10,7 @@ import pytest
 
 from hearth.model.backend import GenerationRequest
 from hearth.model.catalog import resolve_model
+from hearth.model.ipc import Generate
 from hearth.model.worker import WorkerConfig, _Engine
 
 
@@ -21,11 +22,7 @@ def engine(tmp_path_factory):
 
 def generate(engine, prompt: str):
     # A generous deadline: a loaded machine's cold prompt must not decide what these tests see.
-    job = {
-        "request": GenerationRequest(prompt, max_tokens=8, deadline_s=120),
-        "id": 1,
-        "sent_at": time.time(),
-    }
+    job = Generate(1, time.time(), GenerationRequest(prompt, max_tokens=8, deadline_s=120))
     return engine.generate(job, Value("i", 0))
 
 
@@ -52,7 +49,7 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     text, control = chatml([Message("system", "You are Hearth."), Message("user", filler + "Question: why?")])
     request = GenerationRequest(text, control=control, keep_head=first_turn_end(control), max_tokens=4,
                                 deadline_s=120)  # fmt: skip
-    result = engine.generate({"request": request, "id": 1, "sent_at": time.time()}, Value("i", 0))
+    result = engine.generate(Generate(1, time.time(), request), Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: result.prompt_tokens]
     shown = engine._llm.detokenize(evaluated, special=True).decode("utf-8", errors="replace")
     assert len(evaluated) < 512
@@ -60,6 +57,6 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     assert shown.endswith("Question: why?<|im_end|>\n<|im_start|>assistant\n")
     # Positive control: without a head to keep, the cut takes the system turn away.
     plain = GenerationRequest(text, control=control, max_tokens=4, deadline_s=120)
-    cut = engine.generate({"request": plain, "id": 2, "sent_at": time.time()}, Value("i", 0))
+    cut = engine.generate(Generate(2, time.time(), plain), Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: cut.prompt_tokens]
     assert "You are Hearth." not in engine._llm.detokenize(evaluated, special=True).decode("utf-8", "replace")

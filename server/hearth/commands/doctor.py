@@ -66,9 +66,9 @@ def _measure(settings: Settings, problems: list[str]) -> None:
         backend = manager.backend
         speed = backend.measure_speed().result(timeout=120)  # type: ignore[union-attr]
         print(f"  load        {status.load_seconds or 0:.2f} s")
-        print(f"  prompt      {speed['prompt_tokens_per_s']:.0f} tokens/s (cold evaluation)")
-        print(f"  decode      {speed['decode_tokens_per_s']:.1f} tokens/s")
-        if speed["decode_tokens_per_s"] < 5:
+        print(f"  prompt      {speed.prompt_tokens_per_s:.0f} tokens/s (cold evaluation)")
+        print(f"  decode      {speed.decode_tokens_per_s:.1f} tokens/s")
+        if speed.decode_tokens_per_s < 5:
             problems.append("decoding is slow (<5 tokens/s): pick a smaller model or raise `threads`")
     finally:
         manager.close()

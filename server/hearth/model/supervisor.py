@@ -34,6 +34,19 @@ from hearth.model.backend import (
     WorkerCrashed,
 )
 from hearth.model.catalog import ResolvedModel, check_gguf_file
+from hearth.model.ipc import (
+    CountTokens,
+    Done,
+    Exit,
+    Failed,
+    Fatal,
+    Generate,
+    Job,
+    Loaded,
+    MeasureSpeed,
+    Speed,
+    Text,
+)
 from hearth.model.worker import WorkerConfig, worker_main
 
 log = logging.getLogger(__name__)
@@ -127,7 +140,7 @@ class LlamaWorkerBackend:
     def _stop_process(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(OSError, ValueError):
-                self._conn.send({"op": "exit"})
+                self._conn.send(Exit())
         process = self._process
         if process is not None and process.is_alive():
             process.join(timeout=0.5)
@@ -175,33 +188,36 @@ class LlamaWorkerBackend:
                 message = conn.recv()
             except (EOFError, OSError):
                 return loaded
-            kind = message.get("type")
-            if kind == "loaded":
-                loaded = True
-                self._load_failures = 0
-                self._set_status(ModelState.READY, load_seconds=message.get("load_seconds"))
-                log.info("model ready: %s (%.2fs)", self._model.path, message.get("load_seconds", 0))
-            elif kind == "fatal":
-                self._last_fatal = message.get("message", "")
-            elif kind == "text":
-                with self._lock:
-                    job = self._jobs.get(message.get("id"))
-                if job is not None and job.on_text is not None and not job.future.done():
-                    try:
-                        job.on_text(message["text"])
-                    except Exception:
-                        log.exception("streamed text listener failed")
-            elif kind in ("result", "error"):
-                with self._lock:
-                    job = self._jobs.pop(message.get("id"), None)
-                # The caller may have cancelled its future (asyncio.wrap_future does
-                # that); the result is then dropped, and the reader must live on.
-                if job is None or job.future.done():
-                    continue
-                if kind == "result":
-                    job.future.set_result(message["result"])
-                else:
-                    job.future.set_exception(RuntimeError(message.get("message", "worker error")))
+            match message:
+                case Loaded(load_seconds=seconds):
+                    loaded = True
+                    self._load_failures = 0
+                    self._set_status(ModelState.READY, load_seconds=seconds)
+                    log.info("model ready: %s (%.2fs)", self._model.path, seconds)
+                case Fatal(message=why):
+                    self._last_fatal = why
+                case Text(id=job_id, text=text):
+                    with self._lock:
+                        job = self._jobs.get(job_id)
+                    if job is not None and job.on_text is not None and not job.future.done():
+                        try:
+                            job.on_text(text)
+                        except Exception:
+                            log.exception("streamed text listener failed")
+                case Done(id=job_id) | Failed(id=job_id):
+                    with self._lock:
+                        job = self._jobs.pop(job_id, None) if job_id is not None else None
+                    # The caller may have cancelled its future (asyncio.wrap_future does
+                    # that); the result is then dropped, and the reader must live on.
+                    if job is not None and not job.future.done():
+                        if isinstance(message, Done):
+                            job.future.set_result(message.result)
+                        else:
+                            job.future.set_exception(RuntimeError(message.message))
+                case _:
+                    log.warning(
+                        "ignoring an unknown message from the model worker: %s", type(message).__name__
+                    )
             if generation != self._generation:
                 return loaded
 
@@ -238,7 +254,9 @@ class LlamaWorkerBackend:
                 job.exclusive and not job.future.done() for job in self._jobs.values()
             ):
                 raise ModelBusy("the model is answering a chat or edit request")
-            job_id, future = self._send("generate", {"request": request}, generation=True)
+            job_id, future = self._send(
+                lambda job_id: Generate(job_id, time.time(), request), generation=True
+            )
             self._jobs[job_id].on_text = on_text
             self._jobs[job_id].exclusive = request.exclusive
             # Newest wins: every older job stops within one token.
@@ -246,10 +264,10 @@ class LlamaWorkerBackend:
         return WorkerHandle(self, job_id, future)
 
     def count_tokens(self, text: str) -> Future[int]:
-        return self._send("tokenize", {"text": text}, generation=False)[1]
+        return self._send(lambda job_id: CountTokens(job_id, text), generation=False)[1]
 
-    def measure_speed(self) -> Future[dict[str, float]]:
-        return self._send("speed", {}, generation=False)[1]
+    def measure_speed(self) -> Future[Speed]:
+        return self._send(MeasureSpeed, generation=False)[1]
 
     def cancel(self, job_id: int) -> None:
         self._raise_cancel_below(job_id + 1)
@@ -259,7 +277,7 @@ class LlamaWorkerBackend:
             if self._cancel_below.value < value:
                 self._cancel_below.value = value
 
-    def _send(self, op: str, payload: dict[str, Any], generation: bool) -> tuple[int, Future[Any]]:
+    def _send(self, job: Callable[[int], Job], generation: bool) -> tuple[int, Future[Any]]:
         with self._lock:
             if self._status.state is not ModelState.READY or self._conn is None:
                 raise ModelUnavailable(self._status.message or f"model is {self._status.state.value}")
@@ -267,7 +285,7 @@ class LlamaWorkerBackend:
             future: Future[Any] = Future()
             self._jobs[job_id] = _Job(future, generation)
             try:
-                self._conn.send({"op": op, "id": job_id, "sent_at": time.time(), **payload})
+                self._conn.send(job(job_id))
             except (OSError, ValueError) as exc:
                 self._jobs.pop(job_id, None)
                 raise ModelUnavailable(f"model worker unreachable: {exc}") from exc

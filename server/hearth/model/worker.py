@@ -21,7 +21,20 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hearth.model.backend import GenerationRequest, GenerationResult, Spans
+from hearth.model.backend import GenerationResult, Spans
+from hearth.model.ipc import (
+    CountTokens,
+    Done,
+    Exit,
+    Failed,
+    Fatal,
+    Generate,
+    Job,
+    Loaded,
+    MeasureSpeed,
+    Speed,
+    Text,
+)
 from hearth.model.tokenizer import prompt_tokens
 
 
@@ -51,32 +64,32 @@ def worker_main(conn: Connection, cancel_below: Any, config: WorkerConfig) -> No
     try:
         engine = _Engine(config)
     except Exception as exc:  # a readable error beats a dead pipe
-        conn.send({"type": "fatal", "message": f"{type(exc).__name__}: {exc}"})
+        conn.send(Fatal(f"{type(exc).__name__}: {exc}"))
         return
-    conn.send({"type": "loaded", **engine.info})
+    conn.send(engine.info)
     while True:
         try:
-            job = conn.recv()
+            job: Job = conn.recv()
         except (EOFError, OSError):
             return
-        op = job.get("op")
         try:
-            if op == "generate":
-                job_id = job["id"]
+            match job:
+                case Generate(id=job_id):
 
-                def send_text(text: str, job_id: int = job_id) -> None:
-                    conn.send({"type": "text", "id": job_id, "text": text})
+                    def send_text(text: str, job_id: int = job_id) -> None:
+                        conn.send(Text(job_id, text))
 
-                result = engine.generate(job, cancel_below, send_text)
-                conn.send({"type": "result", "id": job_id, "result": result})
-            elif op == "tokenize":
-                conn.send({"type": "result", "id": job["id"], "result": engine.count(job["text"])})
-            elif op == "speed":
-                conn.send({"type": "result", "id": job["id"], "result": engine.speed()})
-            elif op == "exit":
-                return
+                    conn.send(Done(job_id, engine.generate(job, cancel_below, send_text)))
+                case CountTokens(id=job_id, text=text):
+                    conn.send(Done(job_id, engine.count(text)))
+                case MeasureSpeed(id=job_id):
+                    conn.send(Done(job_id, engine.speed()))
+                case Exit():
+                    return
+                case _:
+                    conn.send(Failed(getattr(job, "id", None), f"unknown job {type(job).__name__}"))
         except Exception as exc:
-            conn.send({"type": "error", "id": job.get("id"), "message": f"{type(exc).__name__}: {exc}"})
+            conn.send(Failed(getattr(job, "id", None), f"{type(exc).__name__}: {exc}"))
 
 
 class _Engine:
@@ -94,13 +107,13 @@ class _Engine:
         self._eos = self._llm.token_eos()
         self._grammars: dict[str, Any] = {}
         metadata = dict(self._llm.metadata)
-        self.info = {
-            "load_seconds": time.monotonic() - started,
-            "n_ctx": self._llm.n_ctx(),
-            "n_threads": config.n_threads or default_threads(),
-            "architecture": metadata.get("general.architecture", ""),
-            "model_name": metadata.get("general.name", ""),
-        }
+        self.info = Loaded(
+            load_seconds=time.monotonic() - started,
+            n_ctx=self._llm.n_ctx(),
+            n_threads=config.n_threads or default_threads(),
+            architecture=metadata.get("general.architecture", ""),
+            model_name=metadata.get("general.name", ""),
+        )
 
     def count(self, text: str) -> int:
         return len(self._tokens(text))
@@ -134,11 +147,9 @@ class _Engine:
         return self._grammars[text]
 
     def generate(
-        self, job: dict[str, Any], cancel_below: Any, send_text: Callable[[str], None] | None = None
+        self, job: Generate, cancel_below: Any, send_text: Callable[[str], None] | None = None
     ) -> GenerationResult:
-        request: GenerationRequest = job["request"]
-        job_id: int = job["id"]
-        received = job["sent_at"]
+        request, job_id, received = job.request, job.id, job.sent_at
         started = time.monotonic()
         queue_ms = max(0.0, (time.time() - received) * 1000)
         if job_id < cancel_below.value:
@@ -247,7 +258,7 @@ class _Engine:
             self._llm.eval(prompt[start : min(start + PREFILL_CHUNK, len(prompt) - 1)])
         return True
 
-    def speed(self) -> dict[str, float]:
+    def speed(self) -> Speed:
         """Cold prompt evaluation and decoding speed on this machine, in tokens/s."""
         self._llm.reset()
         prompt = self._tokens("def main():\n    " + "value = compute(value)\n    " * 40)[:256]
@@ -262,10 +273,10 @@ class _Engine:
                 break
         decoded = time.monotonic() - started
         self._llm.reset()
-        return {
-            "prompt_tokens_per_s": len(prompt) / max(evaluated, 1e-9),
-            "decode_tokens_per_s": generated / max(decoded, 1e-9),
-        }
+        return Speed(
+            prompt_tokens_per_s=len(prompt) / max(evaluated, 1e-9),
+            decode_tokens_per_s=generated / max(decoded, 1e-9),
+        )
 
 
 class _DecodeState:
