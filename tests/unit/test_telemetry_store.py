@@ -249,18 +249,6 @@ def test_eight_processes_write_together_without_errors(tmp_path):
 WRITER_SCRIPT = """
 import sys, time
 from pathlib import Path
-from hearth.events import LogSink, RecentSink
-from hearth_telemetry.events import (
-    EVENT_TYPES,
-    Accepted,
-    CompletionEvent,
-    Generation,
-    Privacy,
-    Rejected,
-    Typed,
-    privacy_of,
-)
-from hearth_telemetry.outcomes import Acceptance, Outcome, Rejection
 from hearth_telemetry.store import EventStore
 store = EventStore(Path(sys.argv[1])).open()
 print("ready", flush=True)
