@@ -240,3 +240,54 @@ def test_ghost_text_in_code_server_is_accepted(tmp_path, key, kind):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_status_menu_chat_view_and_edit_preview_in_code_server(tmp_path):
+    """The rest of the extension in a real workbench: its menu, its chat view, and an edit that
+    reaches the file only through VS Code's refactor preview (a rename: jedi plans it, so what
+    the edit does is known; the chat answer comes from the real model, so only its presence is)."""
+    base = _install_extension(tmp_path, {
+        "hearth.pythonPath": sys.executable, "hearth.deadlineMs": 30000,
+        "security.workspace.trust.enabled": False,
+    })  # fmt: skip
+    workspace, data = tmp_path / "workspace", tmp_path / "data"
+    workspace.mkdir()
+    shutil.copy(EXAMPLE, workspace / "primes.py")
+    before = (workspace / "primes.py").read_text()
+    server, port = _start_code_server(base, workspace, data, trust=False)
+    try:
+        shots = tmp_path / "workbench"
+        driver = subprocess.run(
+            ["node", str(CLIENT / "e2e" / "workbench.mjs"), f"http://127.0.0.1:{port}/?folder={workspace}",
+             str(workspace / "primes.py"), "rename is_prime to check_prime", str(shots)],
+            cwd=CLIENT, capture_output=True, text=True, timeout=900,
+            env={**os.environ, "CHROMIUM": str(CHROMIUM)},
+        )  # fmt: skip
+        seen = json.loads(driver.stdout.strip().splitlines()[-1])
+        evidence = CLIENT / "e2e" / "last-run"
+        evidence.mkdir(exist_ok=True)
+        for shot in tmp_path.glob("workbench-*.png"):
+            shutil.copy(shot, evidence / shot.name)
+        assert seen["error"] is None, seen
+        # The menu the flame opens offers what the extension contributes.
+        assert any("Pick model" in row for row in seen["menu"]), seen["menu"]
+        assert any("Show statistics" in row for row in seen["menu"]), seen["menu"]
+        # The chat view got an answer, and the server stored the conversation.
+        assert seen["chat"]["answer"] and not seen["chat"]["answer"].startswith("Error:"), seen["chat"]
+        from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore
+
+        store = ConversationStore(data / CONVERSATIONS_FILE)
+        [summary] = store.list()
+        conversation = store.get(summary.id)
+        assert conversation is not None and [m.role for m in conversation.messages] == ["user", "assistant"]
+        assert seen["chat"]["question"] in conversation.messages[0].content
+        # The edit came through the preview, where it changed nothing until ticked and applied.
+        assert any("check_prime" in row for row in seen["preview"]) and seen["applied"], seen
+        assert seen["diskDuringPreview"] == before
+        assert seen["diskAfterApply"] == before.replace("is_prime", "check_prime"), seen
+        assert any("Hearth: rename by jedi" in n for n in seen["notifications"]), seen
+        # Undo from the notification restores the exact text, again through the preview.
+        assert seen["diskAfterUndo"] == before == (workspace / "primes.py").read_text()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

@@ -192,7 +192,10 @@ async def edit(ls: HearthServer, *args: Any) -> EditResult:
                 via=result.via,
                 attempts=len(result.attempts),
             )
-        reason = getattr(response, "failure_reason", None) or "the editor did not apply the edit"
+        reason = (
+            getattr(response, "failure_reason", None)
+            or "not applied: nothing was ticked in the preview, or the editor declined"
+        )
         if not any(_moved(ls, buffers[c.path]) for c in changes if c.path in buffers):
             return EditResult(applied=False, message=reason)
         message = f"{reason}; planned again"
