@@ -237,6 +237,8 @@ export interface EditResult {
   diff?: string;
   via?: string;
   attempts?: number;
+  /** The checks the applied edit passed (syntax, names, references, tests). */
+  checks?: string[];
 }
 
 export interface UndoResult {

@@ -15,7 +15,7 @@ from hearth.agent.context import Focus
 from hearth.agent.conversations import ConversationStore, Message
 from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
-from hearth.agent.validate import run_tests, stale_references, syntax_problems
+from hearth.agent.validate import name_problems, run_tests, stale_references, syntax_problems
 from hearth.agent.workspace import WorkspaceGuard
 from hearth.config import Settings
 from hearth.text.tokens import estimate_tokens
@@ -85,6 +85,70 @@ def test_syntax_and_stale_reference_checks():
         "fetch is no longer defined but is still used at b.py:1, b.py:2; update those uses too"
     ]
     assert stale_references([renamed], lambda: [("b.py", "from a import load\n")]) == []
+
+
+PRICING = """def compute_total(items, discount_percent):
+    gross = sum(item.price * item.quantity for item in items)
+    return round(gross * (1 - discount_percent / 100), 2)
+"""
+
+
+def test_an_edit_that_leaves_a_local_undefined_is_refused_with_the_name():
+    # The edit a real model offered: the check raises, but the line defining gross is gone.
+    broken = PRICING.replace(
+        "    gross = sum(item.price * item.quantity for item in items)\n",
+        '    if discount_percent < 0:\n        raise ValueError("negative discount")\n',
+    )
+    problems = name_problems([FileChange("shop/pricing.py", PRICING, broken)])
+    assert len(problems) == 1 and "`gross` is used but not defined" in problems[0]
+    assert problems[0].startswith("shop/pricing.py:4:")
+    # The same check without the deletion passes.
+    fixed = PRICING.replace(
+        "    gross =", '    if discount_percent < 0:\n        raise ValueError("no")\n    gross ='
+    )
+    assert name_problems([FileChange("shop/pricing.py", PRICING, fixed)]) == []
+
+
+@pytest.mark.parametrize(
+    ("after", "kind"),
+    [
+        ("def f(a, a):\n    return a\n", "duplicate argument"),
+        ("def g():\n    pass\n\n\ndef g():\n    pass\n", "redefinition of unused 'g'"),
+        (
+            "total = 0\n\n\ndef h():\n    print(total)\n    total = 1\n",
+            "`total` is used before it is assigned",
+        ),
+        ("for x in []:\n    pass\nreturn 3\n", "'return' outside function"),
+    ],
+)
+def test_scope_aware_findings_the_edit_introduced(after, kind):
+    problems = name_problems([FileChange("m.py", "x = 1\n", after)])
+    assert len(problems) == 1 and kind in problems[0], problems
+
+
+def test_findings_already_there_and_harmless_ones_do_not_block():
+    messy = "import os\n\n\ndef f():\n    return undefined_before\n"
+    edited = messy.replace("return undefined_before", "value = 2\n    return undefined_before")
+    # An unused import and an unused local are not failures, and the old undefined name is not new.
+    assert name_problems([FileChange("m.py", messy, edited)]) == []
+    # Non-Python files and deleted files are not the name check's business.
+    assert name_problems([FileChange("a.js", "x", "y"), FileChange("m.py", messy, None)]) == []
+
+
+def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project):
+    original = (project / "shelf/pricing.py").read_text()
+    line = next(line for line in original.splitlines() if "return price * TAX_RATE" in line)
+    broken = block("shelf/pricing.py", line + "\n", line.replace("price *", "cost *") + "\n")
+    good = block("shelf/pricing.py", "def tax(price):\n" + line + "\n",
+                 'def tax(price):\n    """Tax due on price."""\n' + line + "\n")  # fmt: skip
+    backend = ScriptedBackend([broken, good])
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings(max_attempts=3))
+    result = agent.run(EditRequest("add a docstring to tax"))
+    assert result.ok and len(result.attempts) == 2
+    assert "`cost` is used but not defined" in result.attempts[0].problem
+    assert "`cost` is used but not defined" in backend.requests[1].prompt
+    assert result.checks == ("syntax", "names", "references")
+    assert result.summary.endswith("checked: syntax, names, references")
 
 
 def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):
@@ -284,3 +348,18 @@ def test_a_corrupt_checkpoint_file_is_moved_aside_and_checkpoints_go_on(tmp_path
     assert store.get(checkpoint).changes == (FileChange("a.py", "x\n", "x\ny\n"),)
     assert list(tmp_path.glob("checkpoints.sqlite3.corrupt-*"))
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path):
+    from hearth.bench.edits import _import_failure, copy_project, summarize
+
+    root = copy_project(tmp_path / "project")
+    assert _import_failure(root, ["shelf/pricing.py", "tests/test_shelf.py", "README.md"]) is None
+    (root / "shelf" / "pricing.py").write_text("TAX = RATE * 2\n")
+    failure = _import_failure(root, ["shelf/pricing.py"])
+    assert failure is not None and failure.startswith("shelf.pricing no longer imports: NameError")
+    row = {"ok": False, "offered": True, "breaks": failure, "drafts": 1, "well_formed": 1, "seconds": 1.0,
+           "kind": "behaviour"}  # fmt: skip
+    refused = {**row, "offered": False, "breaks": None}
+    summary = summarize([row, refused])
+    assert summary["offered_that_break"] == "1/1" and summary["offered_share"] == 0.5

@@ -23,7 +23,7 @@ from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.tools import PythonTools, ToolFailed, route
-from hearth.agent.validate import run_tests, stale_references, syntax_problems
+from hearth.agent.validate import name_problems, run_tests, stale_references, syntax_problems
 from hearth.agent.workspace import PathRefused
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
@@ -73,10 +73,19 @@ class EditResult:
     via: str = "model"
     """model, or the tool that made the edit (rename, extract_variable, extract_function)."""
     message: str = ""
+    checks: tuple[str, ...] = ()
+    """The checks the offered edit passed (syntax, names, references, tests); empty: none ran."""
 
     @property
     def ok(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def summary(self) -> str:
+        """The message with what was checked, as the user sees it beside the edit."""
+        if not self.ok:
+            return self.message
+        return f"{self.message}; checked: {', '.join(self.checks)}" if self.checks else self.message
 
     @property
     def well_formed(self) -> int:
@@ -139,10 +148,10 @@ class EditAgent:
                 return EditResult()  # no selection to extract from: let the model try
         except ToolFailed as exc:
             return EditResult(via=name, message=str(exc))
-        problems = self._check(changes)
+        problems, checks = self._check(changes)
         if problems:
             return EditResult(via=name, message="; ".join(problems))
-        return EditResult(changes=changes, via=name, message=f"{name} by jedi")
+        return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=checks)
 
     # -- the model -----------------------------------------------------------
 
@@ -177,12 +186,12 @@ class EditAgent:
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
                 for change in changes:
                     self._sources.guard.resolve(change.path)
-                problems = self._check(changes)
+                problems, checks = self._check(changes)
             except (EditFailed, PathRefused) as exc:
-                problems = [str(exc)]
+                problems, checks = [str(exc)], ()
             result.attempts.append(Attempt(draft, "; ".join(problems), self._clock() - started))
             if not problems:
-                result.changes = changes
+                result.changes, result.checks = changes, checks
                 result.message = f"drafted by the model in {len(result.attempts)} attempt(s)"
                 return result
             feedback = "; ".join(problems)
@@ -218,16 +227,23 @@ class EditAgent:
         handle.cancel()
         return ""
 
-    def _check(self, changes: list[FileChange]) -> list[str]:
+    def _check(self, changes: list[FileChange]) -> tuple[list[str], tuple[str, ...]]:
+        """What is wrong with an edit, and the checks it went through (all passed when nothing is)."""
         problems = syntax_problems(changes)
+        checks = ["syntax"]
+        if not problems:
+            problems += name_problems(changes)
+            checks.append("names")
         problems += stale_references(changes, self._other_texts)
+        checks.append("references")
         if not problems and self._settings.test_command:
             ok, output = run_tests(
                 self._settings.test_command, self._sources.root, changes, self._settings.test_timeout_s
             )
+            checks.append("tests")
             if not ok:
                 problems.append(f"the tests fail after this edit:\n{output[-1200:]}")
-        return problems
+        return problems, tuple(checks)
 
     def _other_texts(self) -> list[tuple[str, str]]:
         texts = []

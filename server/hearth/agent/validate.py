@@ -1,17 +1,24 @@
-"""Checks an edit must pass before anyone sees it: it parses, renamed names are updated,
-and the user's test command (when configured) still passes.
+"""Checks an edit must pass before anyone sees it: it parses, it leaves no name undefined
+(pyflakes, scope by scope, for Python), renamed names are updated elsewhere, and the user's
+test command (when configured and allowed) still passes.
 
-Every check returns a sentence the model can act on in its next attempt.
+Every check returns sentences the model can act on in its next attempt. The static checks
+compare the file after the edit with the file before it, so code that was already unclean
+does not block an edit; only what the edit introduced counts.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from pyflakes import checker as pyflakes_checker
+from pyflakes import messages as pyflakes_messages
 
 from hearth.agent.changes import FileChange
 from hearth.agent.sandbox import run_confined
@@ -34,6 +41,68 @@ def syntax_problems(changes: Iterable[FileChange]) -> list[str]:
         if after is not None and after > (before or 0):
             problems.append(f"{change.path} no longer parses ({after} syntax error(s)); keep the code valid")
     return problems
+
+
+_HARMLESS: tuple[type[pyflakes_messages.Message], ...] = (
+    pyflakes_messages.UnusedImport,
+    pyflakes_messages.UnusedVariable,
+    pyflakes_messages.UnusedAnnotation,
+    pyflakes_messages.UnusedIndirectAssignment,
+    pyflakes_messages.ImportStarUsed,
+    pyflakes_messages.ImportStarUsage,
+    pyflakes_messages.ImportShadowedByLoopVar,
+    pyflakes_messages.FStringMissingPlaceholders,
+    pyflakes_messages.TStringMissingPlaceholders,
+    pyflakes_messages.DoctestSyntaxError,
+    pyflakes_messages.MultiValueRepeatedKeyVariable,
+    pyflakes_messages.EagerUseOfLazyImport,
+)
+"""Findings that do not make code fail (left-over imports, unused variables): never a reason to refuse."""
+
+
+def _findings(path: str, text: str | None) -> list[pyflakes_messages.Message]:
+    if text is None:
+        return []
+    try:
+        tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError):
+        return []  # the syntax check reports what does not parse
+    found = pyflakes_checker.Checker(tree, filename=path).messages
+    return [m for m in found if not isinstance(m, _HARMLESS)]
+
+
+def _key(message: pyflakes_messages.Message) -> tuple[str, str]:
+    """A finding by kind and name: line numbers move with every edit, the name does not."""
+    args = message.message_args
+    name = args[0] if args and isinstance(args[0], str) else ""
+    return type(message).__name__, name
+
+
+def name_problems(changes: Iterable[FileChange]) -> list[str]:
+    """What pyflakes finds in Python files after the edit that it did not find before."""
+    problems = []
+    for change in changes:
+        if language_of(change.path) != "python" or change.after is None:
+            continue
+        before = {_key(m) for m in _findings(change.path, change.before)}
+        for message in _findings(change.path, change.after):
+            if _key(message) in before:
+                continue
+            problems.append(_sentence(change.path, message))
+    return problems
+
+
+def _sentence(path: str, message: pyflakes_messages.Message) -> str:
+    where = f"{path}:{message.lineno}"
+    name = message.message_args[0] if message.message_args else ""
+    if isinstance(message, pyflakes_messages.UndefinedName):
+        return (
+            f"{where}: `{name}` is used but not defined after this edit; "
+            f"keep the line that defines {name}, or stop using it"
+        )
+    if isinstance(message, pyflakes_messages.UndefinedLocal):
+        return f"{where}: `{name}` is used before it is assigned in this function; assign it first"
+    return f"{where}: {message.message % message.message_args} (new after this edit); fix it"
 
 
 def _defined(path: str, text: str | None) -> set[str]:

@@ -4,7 +4,9 @@ The project (`bench/edit_project`, a stock-keeping library with pytest
 tests, one of them failing on purpose) is copied to a temporary git work
 tree per task. A task succeeds when the agent produced an edit, the task's
 own check passes, and no test that passed before fails after. Reported:
-success rate, share of well-formed drafts, and time per task, per kind.
+success rate, share of well-formed drafts, and time per task, per kind; and
+of the edits offered, the share that break the code, found by running it
+(every changed module imported, the tests run), never by the agent's own checks.
 """
 
 from __future__ import annotations
@@ -187,6 +189,20 @@ def failing_tests(root: Path) -> set[str]:
     return failed
 
 
+def _import_failure(root: Path, paths: list[str]) -> str | None:
+    """The first changed module that no longer imports, with the error's last line."""
+    for path in paths:
+        if not path.endswith(".py") or path.startswith("tests/"):
+            continue
+        module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            return f"{module} no longer imports: {last}"
+    return None
+
+
 def _focus(root: Path, task: EditTask) -> Focus | None:
     if task.selection is None:
         return None
@@ -208,17 +224,22 @@ def run_task(
         )
         seconds = time.monotonic() - started
         problem = None if result.ok else result.message
+        breaks = None
         if result.ok:
             write_all(guard, result.changes)
-            problem = task.check(root)
-            if problem is None:
-                broken = failing_tests(root) - baseline
-                problem = f"tests now fail: {', '.join(sorted(broken))}" if broken else None
+            broken = failing_tests(root) - baseline
+            breaks = _import_failure(root, [c.path for c in result.changes if c.after is not None])
+            if broken and breaks is None:
+                breaks = f"tests now fail: {', '.join(sorted(broken))}"
+            problem = task.check(root) or breaks
         return {
             "task": task.name,
             "kind": task.kind,
             "ok": problem is None,
             "problem": problem,
+            "offered": result.ok,
+            "breaks": breaks,
+            "checks": list(result.checks),
             "via": result.via,
             "drafts": len(result.attempts),
             "well_formed": result.well_formed,
@@ -228,9 +249,12 @@ def run_task(
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     drafts = sum(r["drafts"] for r in rows)
+    offered = [r for r in rows if r["offered"]]
     return {
         "tasks": len(rows),
         "success_rate": round(sum(r["ok"] for r in rows) / max(1, len(rows)), 3),
+        "offered_share": round(len(offered) / max(1, len(rows)), 3),
+        "offered_that_break": f"{sum(r['breaks'] is not None for r in offered)}/{len(offered)}",
         "model_drafts": drafts,
         "well_formed_share": round(sum(r["well_formed"] for r in rows) / drafts, 3) if drafts else None,
         "seconds_p50": round(statistics.median(r["seconds"] for r in rows), 2) if rows else None,

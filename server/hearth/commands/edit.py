@@ -52,7 +52,7 @@ def run_edit(settings: Settings, instruction: str, paths: list[str], apply: bool
         return 1
     protected = [c.path for c in result.changes if guard.resolve(c.path).protected]
     sys.stdout.write(unified_diff(result.changes))
-    print(f"# {result.message}", file=sys.stderr)
+    print(f"# {result.summary}", file=sys.stderr)
     if not apply:
         print("# not applied; run again with --apply to write these changes", file=sys.stderr)
         return 0

@@ -179,14 +179,15 @@ async def edit(ls: HearthServer, *args: Any) -> EditResult:
             return EditResult(applied=False, message="not applied: the edit was declined")
         response = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(
-                edit=workspace_edit(ls, guard, changes, versions, label, result.message), label=label
+                edit=workspace_edit(ls, guard, changes, versions, label, result.summary), label=label
             )
         )
         if response is not None and response.applied:
             checkpoint = store.save(guard.root, instruction, changes)
             return EditResult(
                 applied=True,
-                message=result.message,
+                message=result.summary,
+                checks=list(result.checks),
                 checkpoint=checkpoint,
                 diff=unified_diff(changes),
                 via=result.via,

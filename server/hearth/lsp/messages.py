@@ -242,6 +242,8 @@ class EditResult:
     diff: str | None = None
     via: str | None = None
     attempts: int | None = None
+    checks: list[str] | None = None
+    """The checks the applied edit passed (syntax, names, references, tests)."""
 
 
 @attrs.define
