@@ -15,7 +15,14 @@ from hearth.agent.context import Focus
 from hearth.agent.conversations import ConversationStore, Message
 from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
-from hearth.agent.validate import name_problems, run_tests, stale_references, syntax_problems
+from hearth.agent.validate import (
+    SuiteRun,
+    name_problems,
+    newly_failing,
+    run_tests,
+    stale_references,
+    syntax_problems,
+)
 from hearth.agent.workspace import WorkspaceGuard
 from hearth.config import Settings
 from hearth.text.tokens import estimate_tokens
@@ -153,26 +160,26 @@ def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project
 
 def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):
     marker = tmp_path / "grandchild-alive"
-    ok, output = run_tests(f"{sys.executable} -m pytest -q -p no:cacheprovider tests", project,
-                           [FileChange("shelf/pricing.py", None, (project / "shelf/pricing.py").read_text()
-                                       .replace("price + price", "price - price"))], 120)  # fmt: skip
-    assert ok, output
+    run = run_tests(f"{sys.executable} -m pytest -q -p no:cacheprovider tests", project,
+                    [FileChange("shelf/pricing.py", None, (project / "shelf/pricing.py").read_text()
+                                .replace("price + price", "price - price"))], 120)  # fmt: skip
+    assert run.passed, run.output
     assert "price + price" in (project / "shelf/pricing.py").read_text()  # the real tree is untouched
     child = f"import time; time.sleep(3); open({str(marker)!r}, 'w')"
     (project / "hang.py").write_text(
         f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
     )
     started = time.monotonic()
-    ok, output = run_tests(f"{sys.executable} hang.py", project, [], 1)
-    assert not ok and "ran past" in output and time.monotonic() - started < 10
+    run = run_tests(f"{sys.executable} hang.py", project, [], 1)
+    assert not run.passed and "ran past" in run.output and time.monotonic() - started < 10
     time.sleep(3.5)
     assert not marker.exists()
 
 
 def test_test_command_sees_a_scrubbed_environment(project, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
-    ok, output = run_tests(f"{sys.executable} -c 'import os; print(sorted(os.environ))'", project, [], 30)
-    assert ok and "AWS_SECRET_ACCESS_KEY" not in output and "PATH" in output
+    run = run_tests(f"{sys.executable} -c 'import os; print(sorted(os.environ))'", project, [], 30)
+    assert run.passed and "AWS_SECRET_ACCESS_KEY" not in run.output and "PATH" in run.output
 
 
 # -- localization and routing ---------------------------------------------------------
@@ -363,3 +370,33 @@ def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path):
     refused = {**row, "offered": False, "breaks": None}
     summary = summarize([row, refused])
     assert summary["offered_that_break"] == "1/1" and summary["offered_share"] == 0.5
+
+
+def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_named(project):
+    """The bench project's test_pricing fails before any edit: only a new failure refuses a draft."""
+    line = '    return f"{amount:.2f}"\n'
+    breaks_report = block("shelf/pricing.py", line, '    return f"{amount:.1f}"\n')
+    documented = block("shelf/pricing.py", "def format_price(amount):\n" + line,
+                       'def format_price(amount):\n    """Two decimals."""\n' + line)  # fmt: skip
+    backend = ScriptedBackend([breaks_report, documented])
+    command = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+    settings = AgentSettings(max_attempts=3, test_command=command)
+    result = EditAgent(backend, Sources(WorkspaceGuard([project])), settings).run(
+        EditRequest("add a docstring to format_price")
+    )
+    assert result.ok and len(result.attempts) == 2, result.message
+    assert "tests/test_shelf.py::test_report" in result.attempts[0].problem
+    assert "test_pricing" not in result.attempts[0].problem.split(":\n")[0]
+    assert result.checks == ("syntax", "names", "references", "tests")
+
+
+def test_newly_failing_compares_named_failures():
+    before = SuiteRun(False, frozenset({"t::a"}), "")
+    assert newly_failing(before, SuiteRun(True, frozenset(), "")) is None
+    assert newly_failing(before, SuiteRun(False, frozenset({"t::a"}), "")) is None
+    assert "(t::b)" in (newly_failing(before, SuiteRun(False, frozenset({"t::a", "t::b"}), "out")) or "")
+    # Failures that cannot be named count, and so does any failure after a clean run.
+    assert newly_failing(before, SuiteRun(False, frozenset(), "crash")) is not None
+    assert (
+        newly_failing(SuiteRun(True, frozenset(), ""), SuiteRun(False, frozenset({"t::a"}), "")) is not None
+    )

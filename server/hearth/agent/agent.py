@@ -23,7 +23,14 @@ from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.tools import PythonTools, ToolFailed, route
-from hearth.agent.validate import name_problems, run_tests, stale_references, syntax_problems
+from hearth.agent.validate import (
+    SuiteRun,
+    name_problems,
+    newly_failing,
+    run_tests,
+    stale_references,
+    syntax_problems,
+)
 from hearth.agent.workspace import PathRefused
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
@@ -125,6 +132,7 @@ class EditAgent:
         self._settings = settings
         self._index = index
         self._clock = clock
+        self._tests_before: SuiteRun | None = None
 
     def run(self, request: EditRequest, should_stop: Callable[[], bool] = lambda: False) -> EditResult:
         routed = route(request.instruction)
@@ -236,13 +244,15 @@ class EditAgent:
             checks.append("names")
         problems += stale_references(changes, self._other_texts)
         checks.append("references")
-        if not problems and self._settings.test_command:
-            ok, output = run_tests(
-                self._settings.test_command, self._sources.root, changes, self._settings.test_timeout_s
-            )
+        command = self._settings.test_command
+        if not problems and command:
+            root, timeout = self._sources.root, self._settings.test_timeout_s
+            if self._tests_before is None:  # once per edit request: the workspace as it is
+                self._tests_before = run_tests(command, root, [], timeout)
+            failing = newly_failing(self._tests_before, run_tests(command, root, changes, timeout))
             checks.append("tests")
-            if not ok:
-                problems.append(f"the tests fail after this edit:\n{output[-1200:]}")
+            if failing is not None:
+                problems.append(failing)
         return problems, tuple(checks)
 
     def _other_texts(self) -> list[tuple[str, str]]:

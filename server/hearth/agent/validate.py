@@ -15,6 +15,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyflakes import checker as pyflakes_checker
@@ -138,7 +139,17 @@ def stale_references(changes: list[FileChange], others: Callable[[], Iterable[tu
     ]
 
 
-def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: float) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class SuiteRun:
+    passed: bool
+    """The command exited 0."""
+    failed: frozenset[str]
+    """The tests its output names as failed or in error (pytest's summary lines)."""
+    output: str
+    """What it printed (capped), with a note when it was stopped."""
+
+
+def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: float) -> SuiteRun:
     """Run the user's test command on a temporary copy of the workspace with the edit applied.
 
     No shell; `sandbox.run_confined` keeps it off the network and out of the
@@ -146,7 +157,7 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
     """
     argv = shlex.split(command)
     if not argv:
-        return True, ""
+        return SuiteRun(True, frozenset(), "")
     with tempfile.TemporaryDirectory(prefix="hearth-check-") as temp:
         copy = Path(temp) / "workspace"
         shutil.copytree(root, copy, symlinks=True, ignore=_COPY_IGNORE)
@@ -160,7 +171,33 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
         result = run_confined(argv, copy, timeout_s, hidden=(data_dir(), cache_dir()))
     note = f"[{result.note}]\n" if result.note else ""
     if result.timed_out:
-        return False, f"{note}the test command ran past {timeout_s:.0f}s and was stopped"
+        return SuiteRun(
+            False, frozenset(), f"{note}the test command ran past {timeout_s:.0f}s and was stopped"
+        )
     if result.returncode is None:
-        return False, result.note
-    return result.returncode == 0, note + result.output
+        return SuiteRun(False, frozenset(), result.note)
+    return SuiteRun(result.returncode == 0, _failed_tests(result.output), note + result.output)
+
+
+def _failed_tests(output: str) -> frozenset[str]:
+    return frozenset(
+        parts[1]
+        for line in output.splitlines()
+        if (parts := line.split()) and len(parts) > 1 and parts[0] in ("FAILED", "ERROR")
+    )
+
+
+def newly_failing(before: SuiteRun, after: SuiteRun) -> str | None:
+    """Why the edit breaks the tests, or None when no test that passed before fails now.
+
+    A suite that already failed before the edit blocks nothing by itself: the
+    edit is refused only when a test the output names fails that did not, or
+    when the failures cannot be named (then any failure counts).
+    """
+    if after.passed:
+        return None
+    new = after.failed - before.failed
+    if not before.passed and after.failed and not new:
+        return None
+    named = f" ({', '.join(sorted(new)[:5])})" if new else ""
+    return f"the tests fail after this edit{named}:\n{after.output[-1200:]}"
