@@ -11,6 +11,7 @@ import pytest
 from hearth.model.backend import GenerationRequest
 from hearth.model.catalog import resolve_model
 from hearth.model.ipc import Generate
+from hearth.model.stopping import loop_cut
 from hearth.model.worker import WorkerConfig, _Engine
 
 
@@ -60,3 +61,16 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     cut = engine.generate(Generate(2, time.time(), plain), Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: cut.prompt_tokens]
     assert "You are Hearth." not in engine._llm.detokenize(evaluated, special=True).decode("utf-8", "replace")
+
+
+def test_a_real_generation_never_ends_in_a_loop(engine):
+    """A prompt that is itself a loop: greedy decoding tends to go on with it (the embedded model
+    does, and stops after 30 tokens with stop_reason "repetition"). Whatever the model writes,
+    the answer holds no loop, and what was streamed begins with it."""
+    line = "The function adds up the prices of the items and applies the discount.\n"
+    request = GenerationRequest(line * 4, max_tokens=120, deadline_s=120, stream=True)
+    streamed: list[str] = []
+    result = engine.generate(Generate(3, time.time(), request), Value("i", 0), streamed.append)
+    assert result.generated_tokens > 0
+    assert loop_cut(result.text) is None
+    assert "".join(streamed).startswith(result.text)

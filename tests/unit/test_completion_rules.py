@@ -13,7 +13,7 @@ from hearth.completion.postprocess import (
 from hearth.completion.prompt import assemble, code_window, prefix_window
 from hearth.completion.validity import keep_valid
 from hearth.model.catalog import PromptFormat
-from hearth.model.stopping import StopSpec
+from hearth.model.stopping import StopSpec, loop_cut
 
 
 def at(text: str) -> Cursor:
@@ -232,3 +232,46 @@ def test_python_members_jedi_knows_do_not_exist_end_the_suggestion(document, sug
 
     prefix, suffix = document.split("|")
     assert cut_unknown_members(prefix, suggestion, suffix) == (shown, verdict)
+
+
+# -- degenerate loops -----------------------------------------------------------------------------
+
+# What `hearth chat` with the embedded model wrote when asked what compute_total does and what a
+# negative discount does: one paragraph, again and again until the token limit.
+LOOPING_ANSWER = (
+    "The function `compute_total` takes a list of items and a discount percentage. "
+    + "It calculates the total price of the items and applies the discount to it.\n\n" * 6
+)
+
+
+def test_a_looping_stream_stops_after_its_first_copy_token_by_token():
+    paragraph = "It calculates the total price of the items and applies the discount to it.\n\n"
+    kept = None
+    # Fed as a stream is fed: the detector sees every prefix, and stops at the first one that loops.
+    for end in range(1, len(LOOPING_ANSWER) + 1):
+        cut = loop_cut(LOOPING_ANSWER[:end])
+        if cut is not None:
+            kept = LOOPING_ANSWER[:cut]
+            break
+    assert kept is not None and kept.endswith(paragraph) and kept.count(paragraph) == 1
+    assert kept.startswith("The function `compute_total`")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "total = 0\nfor item in items:\n    total += item.price\nreturn total\n",
+        "x = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n",
+        "print('-' * 40)\nprint(title)\nprint('-' * 40)\n",
+        "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n",
+        "))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))",
+    ],
+)
+def test_ordinary_code_and_prose_are_not_loops(text):
+    assert all(loop_cut(text[:end]) is None for end in range(1, len(text) + 1))
+
+
+def test_a_repeated_line_is_kept_once():
+    line = "        self.assertEqual(result, expected)\n"
+    text = "def test_x(self):\n" + line * 3
+    assert text[: loop_cut(text)] == "def test_x(self):\n" + line

@@ -111,5 +111,10 @@ def _ask(service: ChatService, request: ChatRequest, out: TextIO) -> str | None:
         turn.cancel()
         done.wait(10)
         print("\n[stopped]", file=out)
+    future = turn.future
+    finished = future.done() and not future.cancelled() and future.exception() is None
+    if finished and future.result().stop_reason == "repetition":
+        # The stream already showed the start of the second copy; the stored answer has one.
+        print("\n[stopped: the answer began to repeat itself]", file=out)
     print(file=out)
     return turn.conversation_id

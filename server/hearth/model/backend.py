@@ -95,7 +95,8 @@ class GenerationRequest:
 class GenerationResult:
     text: str
     stop_reason: str
-    """eos, stop (a StopSpec rule), max_tokens, deadline or cancelled."""
+    """eos, stop (a StopSpec rule), repetition (a loop, cut after its first copy), max_tokens,
+    deadline or cancelled."""
     prompt_tokens: int = 0
     reused_tokens: int = 0
     generated_tokens: int = 0

@@ -111,3 +111,37 @@ class StopSpec:
 
 def _closes(line: str) -> bool:
     return line.lstrip()[:1] in ("}", ")", "]")
+
+
+LOOP_MIN_UNIT = 12
+"""Shorter repeats are ordinary code (`)))`, `0, 0, `); a loop repeats a line or more."""
+LOOP_LONG_UNIT = 64
+"""A unit this long repeated twice back to back is already a loop; shorter ones need three."""
+LOOP_MAX_UNIT = 2000
+
+
+def loop_cut(text: str) -> int | None:
+    """Where a degenerate loop began, keeping its first copy; None when the text does not loop.
+
+    A small model at greedy decoding can fall into writing the same paragraph or
+    line again and again until its token limit. The tail of `text` is a loop when
+    it is the same unit, whitespace included, repeated back to back: three times
+    for a unit that spans a line break, or twice for a unit of LOOP_LONG_UNIT
+    characters or more. The unit must hold a letter or digit.
+    """
+    size = len(text)
+    if size < 2 * LOOP_MIN_UNIT:
+        return None
+    last = text[-1]
+    for unit in range(LOOP_MIN_UNIT, min(LOOP_MAX_UNIT, size // 2) + 1):
+        copies = 2 if unit >= LOOP_LONG_UNIT else 3
+        # Cheap character tests first: this runs after every generated token.
+        if unit * copies > size or text[size - 1 - unit] != last:
+            continue
+        tail = text[size - unit :]
+        if any(text[size - (k + 1) * unit : size - k * unit] != tail for k in range(1, copies)):
+            continue
+        # A short unit is a loop only as whole lines: `0, 0, 0, ` inside a line is data.
+        if (unit >= LOOP_LONG_UNIT or "\n" in tail) and any(ch.isalnum() for ch in tail):
+            return size - (copies - 1) * unit
+    return None

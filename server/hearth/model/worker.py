@@ -35,6 +35,7 @@ from hearth.model.ipc import (
     Speed,
     Text,
 )
+from hearth.model.stopping import loop_cut
 from hearth.model.tokenizer import prompt_tokens
 
 
@@ -207,6 +208,10 @@ class _Engine:
                 cut = request.stop.cut(text)
                 if cut is not None:
                     text, stop_reason = text[:cut], "stop"
+                    break
+                looped = loop_cut(text)
+                if looped is not None:  # the same paragraph or line again: what came before stays
+                    text, stop_reason = text[:looped], "repetition"
                     break
                 if request.stream and send_text is not None:
                     # Hold back what could still turn out to be the start of a stop string.
