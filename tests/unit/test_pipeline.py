@@ -109,3 +109,36 @@ async def test_member_check_cuts_a_suggestion_at_an_attribute_jedi_says_cannot_e
     dropped, _ = make(ScriptedBackend(["os.path.joinpath('a')"]), member_check=True)
     outcome = await dropped.complete(doc("import os\npath = |"), automatic=False)
     assert outcome.text == "" and outcome.reason == "uses a member its object does not have"
+
+
+FUNCTION_START = 'def area(w, h):\n    """The area of a w by h rectangle."""\n\n    |\n'
+
+
+async def test_an_explicit_request_that_got_nothing_tries_again_constrained_to_the_cursor():
+    # The first answer goes back to column 0 (the model ending the block): useless at this cursor.
+    # The grammar makes the second one write the held-back line break and indentation, then code.
+    backend = ScriptedBackend(["def other():\n", "\n    return w * h\n"])
+    pipeline, sink = make(backend)
+    outcome = await pipeline.complete(doc(FUNCTION_START), automatic=False)
+    assert outcome.text == "return w * h" and outcome.shown
+    first, second = backend.requests
+    assert first.grammar == "" and second.grammar.startswith('root ::= "\\n    " [^ \\t\\r\\n]')
+    assert second.prompt == first.prompt  # the same prompt: its KV cache is reused
+    assert "second_try" in sink.recent("completion")[-1]["timings_ms"]
+
+
+async def test_automatic_requests_never_pay_for_a_second_try():
+    backend = ScriptedBackend(["def other():\n", "    return w * h\n"])
+    pipeline, _ = make(backend)
+    outcome = await pipeline.complete(doc(FUNCTION_START), automatic=True)
+    assert outcome.text == "" and outcome.reason == "nothing useful generated" and len(backend.requests) == 1
+
+
+async def test_a_useless_second_try_keeps_the_first_reason_and_mid_line_samples_instead():
+    pipeline, _ = make(ScriptedBackend(["", ""]))
+    outcome = await pipeline.complete(doc("total = |\n"), automatic=False)
+    assert outcome.text == "" and outcome.reason == "nothing useful generated"
+    backend = ScriptedBackend(["", "sum(values)"])
+    pipeline, _ = make(backend)
+    assert (await pipeline.complete(doc("total = |\n"), automatic=False)).text == "sum(values)"
+    assert backend.requests[1].grammar == "" and backend.requests[1].temperature > 0

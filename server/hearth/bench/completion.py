@@ -4,8 +4,9 @@ Targets are chosen by the syntax tree (ExecRepoBench-style levels): a
 single statement line, a multi-line block (the body of an if/for/while/with
 /try), and a whole function body. Each target is removed from its file, the
 cursor put where it was, and the server asked over stdio, once with
-repository context and once without. Scores: exact match (whitespace at the
-ends ignored) and edit similarity (difflib ratio), per level.
+repository context and once without. The requests are explicit (the user
+asked). Scores: the share answered with a non-empty suggestion, exact match
+(whitespace at the ends ignored) and edit similarity (difflib ratio), per level.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def _run(root: Path, chosen: list[Target], settings: dict[str, Any]) -> list[dic
             msg_id = client.inline_completion(uri, position(text, len(target.before)), trigger_kind=1)
             suggestion = first_suggestion(client.wait(msg_id, timeout=120))
             exact, similarity = _score(suggestion, target.expected)
-            rows.append({"level": target.level, "exact": exact, "similarity": similarity})
+            rows.append({"level": target.level, "exact": exact, "similarity": similarity,
+                         "answered": bool(suggestion.strip())})  # fmt: skip
             client.close_document(uri)
     finally:
         client.close()
@@ -122,6 +124,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if group:
             out[level] = {
                 "n": len(group),
+                "answered": round(sum(r["answered"] for r in group) / len(group), 3),
                 "exact_match": round(sum(r["exact"] for r in group) / len(group), 3),
                 "edit_similarity": round(statistics.fmean(r["similarity"] for r in group), 3),
             }
@@ -146,6 +149,7 @@ def run_completion_bench(repo: str, per_level: int, seed: int, as_json: bool) ->
     for level in LEVELS:
         w, wo = report["with_context"].get(level), report["without_context"].get(level)
         if w and wo:
-            print(f"{level:<9} n={w['n']:<3} exact {wo['exact_match']:.1%} -> {w['exact_match']:.1%}   "
+            print(f"{level:<9} n={w['n']:<3} answered {wo['answered']:.1%} -> {w['answered']:.1%}   "
+                  f"exact {wo['exact_match']:.1%} -> {w['exact_match']:.1%}   "
                   f"edit similarity {wo['edit_similarity']:.3f} -> {w['edit_similarity']:.3f}")  # fmt: skip
     return 0

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from hearth.completion.features import stage1_features, stage2_features
 from hearth.completion.members import cut_unknown_members
-from hearth.completion.policy import Cursor, decide
+from hearth.completion.policy import Cursor, Decision, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
 from hearth.completion.prompt import Prompt, assemble, code_window
 from hearth.completion.validity import keep_valid
@@ -157,6 +157,7 @@ class CompletionPipeline:
         outcome: CompletionOutcome,
         timings: dict[str, float],
     ) -> CompletionOutcome:
+        started = self._clock()
         if not settings.language_enabled(doc.language_id):
             return outcome.end(Outcome.DISABLED, "disabled for this language")
         if len(doc.text) > settings.max_file_kb * 1024:
@@ -193,37 +194,37 @@ class CompletionPipeline:
             use_prompt_cache=settings.prompt_cache,
         )
         timings["prompt"] = (self._clock() - mark) * 1000
-        result = await self._generate(request, outcome)
-        if result is None:
-            return outcome
+        # An explicit request gets a second, constrained try when the first one is useless.
+        tries = [request] if automatic else [request, second_try(request, held_back, cursor)]
+        kept: _Shaped | None = None
+        for number, current in enumerate(tries):
+            if number:
+                timings["second_try"] = 1.0
+                elapsed_s = self._clock() - started
+                current = replace(current, deadline_s=max(0.5, current.deadline_s - elapsed_s))
+            result = await self._generate(current, outcome)
+            if result is None:
+                return outcome
+            if result.prompt_tokens > 32:
+                measured = len(prompt.text) / result.prompt_tokens
+                self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
+            timings["model"] = timings.get("model", 0.0) + result.prompt_ms + result.decode_ms
+            timings["model_prompt"] = result.prompt_ms
+            timings["model_decode"] = result.decode_ms
+            timings["queue"] = result.queue_ms
+            if result.cancelled:
+                outcome.generation = result
+                return outcome.end(Outcome.CANCELLED, "cancelled")
+            shaped = await self._shape(result, held_back, cursor, decision, fmt.stop, doc, settings, timings)
+            # A useless second try does not hide why the first one was useless.
+            if kept is None or shaped.useful:
+                kept = shaped
+            if kept.useful:
+                break
+        assert kept is not None  # tries is never empty
+        result, aligned, outcome.text = kept.result, kept.aligned, kept.text
+        validity, members = kept.validity, kept.members
         outcome.generation = result
-        if result.prompt_tokens > 32:
-            measured = len(prompt.text) / result.prompt_tokens
-            self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
-        timings["model"] = result.prompt_ms + result.decode_ms
-        timings["model_prompt"] = result.prompt_ms
-        timings["model_decode"] = result.decode_ms
-        timings["queue"] = result.queue_ms
-        if result.cancelled:
-            return outcome.end(Outcome.CANCELLED, "cancelled")
-        mark = self._clock()
-        aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
-        outcome.text = clean_suggestion(aligned, cursor, decision, fmt.stop)
-        timings["postprocess"] = (self._clock() - mark) * 1000
-        validity = members = "unchecked"
-        if outcome.text and settings.validity:
-            mark = self._clock()
-            outcome.text, validity = keep_valid(doc.language_id, cursor.prefix, outcome.text, cursor.suffix)
-            timings["validity"] = (self._clock() - mark) * 1000
-        if (
-            outcome.text
-            and settings.member_check
-            and doc.language_id == "python"
-            and len(doc.text) < MEMBER_CHECK_MAX_CHARS
-        ):
-            mark = self._clock()
-            outcome.text, members = await _checked_members(cursor.prefix, outcome.text, cursor.suffix)
-            timings["members"] = (self._clock() - mark) * 1000
         # What was cut from the front of the output, then what is shown of the rest.
         raw_end = len(result.text) - len(aligned) + len(outcome.text)
         if outcome.text:
@@ -248,6 +249,38 @@ class CompletionPipeline:
         if outcome.post.get("first_line_of_block"):
             return outcome.end(Outcome.FIRST_LINE_SHOWN, "first line shown")
         return outcome.end(Outcome.SHOWN, "shown")
+
+    async def _shape(
+        self,
+        result: GenerationResult,
+        held_back: str,
+        cursor: Cursor,
+        decision: Decision,
+        markers: tuple[str, ...],
+        doc: DocumentSnapshot,
+        settings: Settings,
+        timings: dict[str, float],
+    ) -> _Shaped:
+        """The model's text made into a suggestion, with what the checks said of it."""
+        mark = self._clock()
+        aligned = align_to_cursor(result.text, held_back, not cursor.line_before.strip())
+        text = clean_suggestion(aligned, cursor, decision, markers)
+        timings["postprocess"] = (self._clock() - mark) * 1000
+        validity = members = "unchecked"
+        if text and settings.validity:
+            mark = self._clock()
+            text, validity = keep_valid(doc.language_id, cursor.prefix, text, cursor.suffix)
+            timings["validity"] = (self._clock() - mark) * 1000
+        if (
+            text
+            and settings.member_check
+            and doc.language_id == "python"
+            and len(doc.text) < MEMBER_CHECK_MAX_CHARS
+        ):
+            mark = self._clock()
+            text, members = await _checked_members(cursor.prefix, text, cursor.suffix)
+            timings["members"] = (self._clock() - mark) * 1000
+        return _Shaped(result, aligned, text, validity, members)
 
     def estimate_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
@@ -387,6 +420,40 @@ class CompletionPipeline:
                 text=outcome.text or None,
             )
         )
+
+
+@dataclass(frozen=True)
+class _Shaped:
+    result: GenerationResult
+    aligned: str
+    """The model's text with the whitespace already at the cursor removed."""
+    text: str
+    """The suggestion."""
+    validity: str
+    members: str
+
+    @property
+    def useful(self) -> bool:
+        return bool(self.text) and "dropped" not in (self.validity, self.members)
+
+
+def second_try(request: GenerationRequest, held_back: str, cursor: Cursor) -> GenerationRequest:
+    """What to ask the model when its first answer to an explicit request was useless.
+
+    At the start of a line, the first answer usually went to another indentation
+    or ended at once: the second is constrained to write the cursor's indentation
+    (held back from the prompt) and then code. Elsewhere, a sampled second
+    candidate instead of the greedy one.
+    """
+    if not cursor.line_before.strip():
+        return replace(request, grammar=start_grammar(held_back))
+    return replace(request, temperature=0.7, seed=1)
+
+
+def start_grammar(held_back: str) -> str:
+    """A llama.cpp grammar: the held-back whitespace, then a character that is not blank."""
+    literal = held_back.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+    return f'root ::= "{literal}" [^ \\t\\r\\n] [^\\x00]*\n'
 
 
 def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:
