@@ -17,6 +17,27 @@ const result = {
   menu: [], chat: { question: "", answer: "" }, preview: [], diskDuringPreview: "", applied: false, diskAfterApply: "", diskAfterUndo: "", notifications: [], error: null,
 };
 let page;
+
+/** Waits for the refactor preview, lets `look` see its rows, ticks the first file, applies. */
+async function applyInPreview(panel, look) {
+  const apply = panel.getByRole("button", { name: "Apply", exact: true });
+  await apply.waitFor({ timeout: 120_000 });
+  const rows = panel.locator(".monaco-list-row");
+  await look(rows);
+  await rows.first().locator("input[type=checkbox], .monaco-checkbox, [role=checkbox]").first().click();
+  await page.waitForTimeout(300);
+  await apply.click();
+  await page.waitForTimeout(1500);
+}
+
+async function saveAll() {
+  await page.keyboard.press("F1");
+  await page.keyboard.type("File: Save All");
+  await page.waitForTimeout(500);
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(2000);
+}
+
 try {
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(url);
@@ -62,38 +83,20 @@ try {
   await page.keyboard.press("Enter");
   // VS Code shows each change that needs confirmation unticked: the user ticks what they accept.
   const panel = page.locator(".part.panel");
-  const apply = panel.getByRole("button", { name: "Apply", exact: true });
-  await apply.waitFor({ timeout: 120_000 });
-  const changes = panel.locator(".monaco-list-row");
-  result.preview = (await changes.allInnerTexts()).map((t) => t.trim());
-  result.diskDuringPreview = readFileSync(filePath, "utf-8");
-  await page.screenshot({ path: `${shots}-preview.png` });
-  await changes.first().locator("input[type=checkbox], .monaco-checkbox, [role=checkbox]").first().click();
-  await page.waitForTimeout(300);
-  await apply.click();
+  await applyInPreview(panel, async (rows) => {
+    result.preview = (await rows.allInnerTexts()).map((t) => t.trim());
+    result.diskDuringPreview = readFileSync(filePath, "utf-8");
+    await page.screenshot({ path: `${shots}-preview.png` });
+  });
   result.applied = true;
-  await page.waitForTimeout(1500);
-  await page.keyboard.press("F1");
-  await page.keyboard.type("File: Save All");
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
-  await page.waitForTimeout(2000);
+  await saveAll();
   result.diskAfterApply = readFileSync(filePath, "utf-8");
   result.notifications = (await page.locator(".notification-toast").allInnerTexts()).map((t) => t.trim());
   await page.screenshot({ path: `${shots}-applied.png` });
   // The notification's Undo goes through hearth.undoEdit, itself a reviewed edit.
   await page.locator(".notification-toast").getByRole("button", { name: "Undo" }).click();
-  const undoApply = panel.getByRole("button", { name: "Apply", exact: true });
-  await undoApply.waitFor({ timeout: 60_000 });
-  await panel.locator(".monaco-list-row").first().locator("input[type=checkbox], .monaco-checkbox, [role=checkbox]").first().click();
-  await page.waitForTimeout(300);
-  await undoApply.click();
-  await page.waitForTimeout(1500);
-  await page.keyboard.press("F1");
-  await page.keyboard.type("File: Save All");
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
-  await page.waitForTimeout(2000);
+  await applyInPreview(panel, async () => {});
+  await saveAll();
   result.diskAfterUndo = readFileSync(filePath, "utf-8");
 } catch (error) {
   result.error = String(error);

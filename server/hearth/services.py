@@ -173,7 +173,6 @@ class Services:
     models: ModelManager
     stores: Stores
     recent: RecentSink
-    sink: EventSink
     documents: DocumentStore
     workspace: Workspace
     tokens: TokenCounter
@@ -275,7 +274,6 @@ def build_services(
         models=backend,
         stores=stores,
         recent=recent,
-        sink=fanout,
         documents=documents,
         workspace=workspace,
         tokens=tokens,
