@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,8 @@ def test_edit_refuses_paths_outside_the_workspace(edit_project, tmp_path):
 
 
 def test_ctrl_c_stops_the_answer_not_the_program(tmp_path):
+    import psutil
+
     process = subprocess.Popen(
         [sys.executable, "-m", "hearth", "chat"], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -59,23 +62,36 @@ def test_ctrl_c_stops_the_answer_not_the_program(tmp_path):
     process.stdin.write(b"Write a very long essay about every sorting algorithm you know.\n")
     process.stdin.flush()
     os.set_blocking(process.stdout.fileno(), False)
-    # Ctrl-C as soon as the answer has begun: the embedded model's greedy essay runs for
-    # hundreds of tokens (seconds), so the answer is still streaming however slow the machine.
-    seen = b""
-    deadline = time.monotonic() + 90
-    while len(seen.removeprefix(b"you> ").strip()) < 8 and time.monotonic() < deadline:
-        seen += os.read(process.stdout.fileno(), 4096) if _readable(process) else b""
-    assert len(seen.removeprefix(b"you> ").strip()) >= 8, seen
-    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    seen = _read_until(process, lambda out: len(out.removeprefix(b"you> ").strip()) >= 8)
+    # The model worker is paused as soon as the answer has begun, so the answer is still
+    # unfinished when Ctrl-C lands, however fast or slow the machine.
+    workers = [p for p in psutil.Process(process.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 1, workers
+    workers[0].suspend()
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        seen += _read_until(process, lambda out: b"[stopped]" in seen + out)
+    finally:
+        workers[0].resume()
+    # The next question is answered: the stopped answer gives the model back.
     process.stdin.write(b"Say hello.\n")
-    process.stdin.flush()
-    time.sleep(1)
     process.stdin.close()
-    assert process.wait(90) == 0
-    rest = process.stdout.read() or b""
-    text = (seen + rest).decode()
+    assert process.wait(120) == 0
+    text = (seen + (process.stdout.read() or b"")).decode()
     assert "[stopped]" in text
-    assert text.count("you> ") >= 2 and text.split("[stopped]")[1].strip().strip("you>").strip()
+    answer = text.split("[stopped]")[1].replace("you>", "").strip()
+    assert answer, text
+    assert "busy" not in process.stderr.read().decode()
+
+
+def _read_until(process: subprocess.Popen[bytes], enough: Any, timeout: float = 120) -> bytes:
+    assert process.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while not enough(seen) and time.monotonic() < deadline:
+        seen += os.read(process.stdout.fileno(), 4096) if _readable(process) else b""
+    assert enough(seen), seen
+    return seen
 
 
 def _readable(process: subprocess.Popen[bytes]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +17,7 @@ from hearth.agent.context import Focus
 from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Message
 from hearth.commands.complete import UsageError, language_for, workspace_index
 from hearth.config import Settings
-from hearth.model.backend import ModelUnavailable
+from hearth.model.backend import ModelBusy, ModelUnavailable
 from hearth.model.manager import ModelManager, ready_model
 from hearth.paths import data_dir
 
@@ -96,13 +97,26 @@ def _write(out: TextIO, text: str) -> None:
     out.flush()
 
 
+BUSY_WAIT_S = 30.0
+"""After a Ctrl-C, the stopped answer may still hold the model for a token: the next question waits."""
+
+
 def _ask(service: ChatService, request: ChatRequest, out: TextIO) -> str | None:
     done = threading.Event()
-    try:
-        turn = service.start(request, lambda text: _write(out, text))
-    except (ValueError, ModelUnavailable) as exc:
-        print(f"hearth chat: {exc}", file=sys.stderr)
-        return request.conversation_id
+    waited = 0.0
+    while True:
+        try:
+            turn = service.start(request, lambda text: _write(out, text))
+            break
+        except ModelBusy:
+            if waited >= BUSY_WAIT_S:
+                print("hearth chat: the model is still busy with the stopped answer", file=sys.stderr)
+                return request.conversation_id
+            time.sleep(0.1)
+            waited += 0.1
+        except (ValueError, ModelUnavailable) as exc:
+            print(f"hearth chat: {exc}", file=sys.stderr)
+            return request.conversation_id
     turn.future.add_done_callback(lambda _future: done.set())
     try:
         while not done.wait(0.1):
