@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     humaneval.add_argument("--json", action="store_true")
     edits = bench_sub.add_parser("edits", help="edit tasks on a small real project, with checks")
     edits.add_argument("--no-grammar", action="store_true", help="drafts without the grammar (to compare)")
+    edits.add_argument("--no-name-check", action="store_true",
+                       help="without the pyflakes check of drafts (to measure what it catches)")  # fmt: skip
     edits.add_argument("--only", help="only tasks whose name contains this")
     edits.add_argument("--json", action="store_true")
     _model_options(edits)
@@ -220,9 +222,10 @@ def _dispatch(argv: list[str] | None) -> int:
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
     if args.command == "bench" and args.bench_command == "edits":
-        from hearth.bench.edits import run_edits_bench
+        from hearth.bench.edits import EditChecks, run_edits_bench
 
-        return run_edits_bench(settings, not args.no_grammar, args.only, args.json)
+        checks = EditChecks(grammar=not args.no_grammar, names=not args.no_name_check)
+        return run_edits_bench(settings, checks, args.only, args.json)
     if args.command == "bench" and args.bench_command == "humaneval":
         from hearth.bench.humaneval import run_humaneval_bench
 

@@ -108,6 +108,8 @@ class AgentSettings:
     test_timeout_s: float = 120.0
     grammar: bool = True
     """Off only to measure what the grammar buys (hearth bench edits --no-grammar)."""
+    name_check: bool = True
+    """Off only to measure what the pyflakes check catches (hearth bench edits --no-name-check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AgentSettings:
@@ -239,7 +241,7 @@ class EditAgent:
         """What is wrong with an edit, and the checks it went through (all passed when nothing is)."""
         problems = syntax_problems(changes)
         checks = ["syntax"]
-        if not problems:
+        if not problems and self._settings.name_check:
             problems += name_problems(changes)
             checks.append("names")
         problems += stale_references(changes, self._other_texts)

@@ -266,16 +266,29 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_edits_bench(settings: Settings, grammar: bool, only: str | None, as_json: bool) -> int:
+@dataclass(frozen=True)
+class EditChecks:
+    """What the bench leaves on, to measure what each part buys."""
+
+    grammar: bool = True
+    names: bool = True
+
+
+def run_edits_bench(settings: Settings, checks: EditChecks, only: str | None, as_json: bool) -> int:
     tasks = [t for t in TASKS if only is None or only in t.name]
     try:
         with ready_model(settings, data_dir(), timeout=180) as manager:
-            rows = _run_tasks(manager, tasks, settings, grammar, as_json)
+            rows = _run_tasks(manager, tasks, settings, checks, as_json)
             status = manager.status()
     except ModelUnavailable as exc:
         print(f"hearth bench edits: model not ready: {exc}", file=sys.stderr)
         return 1
-    summary = {"model": status.model_name or status.model_path, "grammar": grammar, **summarize(rows)}
+    summary = {
+        "model": status.model_name or status.model_path,
+        "grammar": checks.grammar,
+        "name_check": checks.names,
+        **summarize(rows),
+    }
     if as_json:
         print(json.dumps({"summary": summary, "tasks": rows}, indent=2))
     else:
@@ -284,11 +297,13 @@ def run_edits_bench(settings: Settings, grammar: bool, only: str | None, as_json
 
 
 def _run_tasks(
-    manager: ModelBackend, tasks: list[EditTask], settings: Settings, grammar: bool, as_json: bool
+    manager: ModelBackend, tasks: list[EditTask], settings: Settings, checks: EditChecks, as_json: bool
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as temp:
         baseline = failing_tests(copy_project(Path(temp) / "p"))
-    agent_settings = replace(AgentSettings.from_settings(settings), grammar=grammar)
+    agent_settings = replace(
+        AgentSettings.from_settings(settings), grammar=checks.grammar, name_check=checks.names
+    )
     rows = []
     for task in tasks:
         rows.append(run_task(task, manager, agent_settings, baseline))
