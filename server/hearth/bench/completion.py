@@ -109,8 +109,13 @@ def _run(root: Path, chosen: list[Target], settings: dict[str, Any]) -> list[dic
             msg_id = client.inline_completion(uri, position(text, len(target.before)), trigger_kind=1)
             suggestion = first_suggestion(client.wait(msg_id, timeout=120))
             exact, similarity = _score(suggestion, target.expected)
+            recent = client.request("hearth/status", {})["result"]["recent"]
+            event = next(e for e in reversed(recent) if e.get("event") == "completion")
+            # The first try is what a request without the second one would have shown.
+            retried = "second_try" in event.get("timings_ms", {})
+            answered = bool(suggestion.strip())
             rows.append({"level": target.level, "exact": exact, "similarity": similarity,
-                         "answered": bool(suggestion.strip())})  # fmt: skip
+                         "answered": answered, "answered_first_try": answered and not retried})  # fmt: skip
             client.close_document(uri)
     finally:
         client.close()
@@ -125,6 +130,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out[level] = {
                 "n": len(group),
                 "answered": round(sum(r["answered"] for r in group) / len(group), 3),
+                "answered_first_try": round(sum(r["answered_first_try"] for r in group) / len(group), 3),
                 "exact_match": round(sum(r["exact"] for r in group) / len(group), 3),
                 "edit_similarity": round(statistics.fmean(r["similarity"] for r in group), 3),
             }
