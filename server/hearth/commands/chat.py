@@ -6,13 +6,14 @@ the answer and returns to the prompt; Ctrl-C or Ctrl-D at the prompt quits.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TextIO
 
-from hearth.agent.chat import ChatRequest, ChatService
+from hearth.agent.chat import ChatRequest, ChatService, ChatTurn
 from hearth.agent.context import Focus
 from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Message
 from hearth.commands.complete import UsageError, language_for, workspace_index
@@ -101,30 +102,41 @@ BUSY_WAIT_S = 30.0
 """After a Ctrl-C, the stopped answer may still hold the model for a token: the next question waits."""
 
 
-def _ask(service: ChatService, request: ChatRequest, out: TextIO) -> str | None:
-    done = threading.Event()
+def _start(service: ChatService, request: ChatRequest, out: TextIO) -> ChatTurn | None:
     waited = 0.0
     while True:
         try:
-            turn = service.start(request, lambda text: _write(out, text))
-            break
+            return service.start(request, lambda text: _write(out, text))
         except ModelBusy:
             if waited >= BUSY_WAIT_S:
                 print("hearth chat: the model is still busy with the stopped answer", file=sys.stderr)
-                return request.conversation_id
+                return None
             time.sleep(0.1)
             waited += 0.1
         except (ValueError, ModelUnavailable) as exc:
             print(f"hearth chat: {exc}", file=sys.stderr)
-            return request.conversation_id
-    turn.future.add_done_callback(lambda _future: done.set())
+            return None
+
+
+def _ask(service: ChatService, request: ChatRequest, out: TextIO) -> str | None:
+    # While a question is out, Ctrl-C only sets a flag: raised as KeyboardInterrupt it could land
+    # anywhere (inside start(), after the answer began streaming) and quit instead of stopping.
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted.set())
     try:
+        turn = _start(service, request, out)
+        if turn is None:
+            return request.conversation_id
+        done = threading.Event()
+        turn.future.add_done_callback(lambda _future: done.set())
         while not done.wait(0.1):
-            pass
-    except KeyboardInterrupt:
-        turn.cancel()
-        done.wait(10)
-        print("\n[stopped]", file=out)
+            if interrupted.is_set():
+                turn.cancel()
+                done.wait(10)
+                print("\n[stopped]", file=out)
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
     future = turn.future
     finished = future.done() and not future.cancelled() and future.exception() is None
     if finished and future.result().stop_reason == "repetition":
