@@ -16,12 +16,23 @@ from hearth.model.backend import (
 
 
 class ScriptedHandle:
-    def __init__(self, future: Future[GenerationResult]) -> None:
+    def __init__(self, future: Future[GenerationResult], on_text: TextCallback | None = None) -> None:
         self.future = future
+        self.on_text = on_text
         self.cancelled = False
 
     def cancel(self) -> None:
         self.cancelled = True
+        if not self.future.done():
+            self.future.set_result(GenerationResult(text="", stop_reason="cancelled"))
+
+    def stream(self, piece: str) -> None:
+        """A held generation writes `piece` (what an engine streams before it ends)."""
+        if self.on_text is not None:
+            self.on_text(piece)
+
+    def finish(self, text: str) -> None:
+        self.future.set_result(GenerationResult(text=text, stop_reason="eos", generated_tokens=len(text)))
 
 
 class ScriptedBackend:
@@ -48,7 +59,7 @@ class ScriptedBackend:
                 for piece in text.splitlines(keepends=True):
                     on_text(piece)
             future.set_result(GenerationResult(text=text, stop_reason="eos"))
-        handle = ScriptedHandle(future)
+        handle = ScriptedHandle(future, on_text)
         self.handles.append(handle)
         return handle
 

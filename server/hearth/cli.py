@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("file", nargs="?", help="source file to type (default: a stdlib module)")
     latency.add_argument("--points", type=int, default=8, help="places in the file to type at")
     latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
+    latency.add_argument("--mode", action="append", choices=["typing", "typed-along", "revisit"],
+                         help="what to measure (repeatable; default: all)")  # fmt: skip
     latency.add_argument("--json", action="store_true")
     _model_options(latency)
     context = bench_sub.add_parser("context", help="index build, context extraction and update timings")
@@ -239,9 +241,10 @@ def _dispatch(argv: list[str] | None) -> int:
 
         return run_context_bench(args.repo, args.samples, args.seed, args.json)
     if args.command == "bench":
-        from hearth.bench.latency import run_latency_bench
+        from hearth.bench.latency import MODES, run_latency_bench
 
-        return run_latency_bench(args.file, args.points, args.keystrokes, raw, args.json)
+        modes = tuple(args.mode) if args.mode else MODES
+        return run_latency_bench(args.file, args.points, args.keystrokes, raw, args.json, modes)
     if args.command in ("stats", "filter", "telemetry"):
         return _telemetry(args)
     return 2

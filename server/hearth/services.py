@@ -255,6 +255,7 @@ def build_services(
         clock=clock,
         suggestion_filter=suggestion_filter,
         context=context,
+        open_suggestion=lambda uri: acceptance.open_at(uri),
     )
     chat = ChatService(
         backend=backend,

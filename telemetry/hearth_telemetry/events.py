@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hearth_telemetry.outcomes import Acceptance, Outcome, Rejection
+from hearth_telemetry.outcomes import Acceptance, Outcome, Rejection, Source
 
 
 class Privacy(enum.Enum):
@@ -82,6 +82,8 @@ class CompletionEvent(Event):
     post: Mapping[str, float] = field(metadata=PUBLIC, default_factory=dict)
     timings_ms: Mapping[str, float] = field(metadata=PUBLIC, default_factory=dict)
     generation: Generation | None = field(metadata=PUBLIC, default=None)
+    source: Source = field(metadata=PUBLIC, default=Source.MODEL)
+    """Where the answer came from: the model, or one the server already had."""
     text: str | None = field(metadata=CODE, default=None)
 
 
@@ -107,6 +109,15 @@ class Rejected(Event):
 
 
 @dataclass(frozen=True)
+class Continued(Event):
+    """A shown suggestion offered again, less what the user typed of it: the same suggestion."""
+
+    name: ClassVar[str] = "continued"
+    id: str = field(metadata=KEY)
+    typed_chars: int = field(metadata=PUBLIC)
+
+
+@dataclass(frozen=True)
 class Typed(Event):
     """Characters the user typed (a batch), the denominator of "share written by Hearth"."""
 
@@ -123,7 +134,9 @@ class Retained(Event):
     retained: bool = field(metadata=PUBLIC)
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (CompletionEvent, Shown, Accepted, Rejected, Typed, Retained)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    CompletionEvent, Shown, Accepted, Rejected, Continued, Typed, Retained,
+)  # fmt: skip
 
 
 def fields_of(event: Event, *, keep: frozenset[Privacy]) -> dict[str, Any]:

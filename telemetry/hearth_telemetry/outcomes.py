@@ -44,6 +44,18 @@ class Outcome(enum.Enum):
         return "dropped"
 
 
+class Source(enum.Enum):
+    """Where a completion's answer came from."""
+
+    MODEL = "model"
+    CACHE = "cache"
+    """The same text around the cursor was answered before (a revisit, an undo)."""
+    TYPED_ALONG = "typed_along"
+    """The user typed the start of an earlier answer; this is the rest of it."""
+    IN_FLIGHT = "in_flight"
+    """An earlier request's generation, still running when this one came, was waited for."""
+
+
 class Rejection(enum.Enum):
     """Why a shown suggestion counts as rejected (inferred from the next edit)."""
 

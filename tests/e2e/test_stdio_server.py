@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import hearth
+from hearth.bench import position
 from hearth.lsp.framing import encode_frame
 from hearth.lsp.stdio_client import StdioClient
 
@@ -121,6 +122,29 @@ def test_newer_request_for_the_document_supersedes_the_older(client):
     second = inline(client)
     assert client.wait(first, timeout=30)["error"]["code"] == -32800
     assert "result" in client.wait(second, timeout=60)
+
+
+def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
+    response = client.wait(inline(client, trigger=1), timeout=60)
+    item = response["result"]["items"][0]
+    suggestion, sid = item["insertText"], item["command"]["arguments"][0]
+    # Type through its first character of code (an editor's Enter brings the indentation).
+    typed = suggestion[: len(suggestion) - len(suggestion.lstrip()) + 1]
+    lines = SOURCE.split("\n")
+    offset = sum(len(line) + 1 for line in lines[: END["line"]]) + END["character"]
+    client.insert(URI, 2, END, typed)
+    # A debounce no test waits out: only an answer the server already has comes back.
+    client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 600_000}})
+    text = SOURCE[:offset] + typed + SOURCE[offset:]
+    recent = client.request("hearth/status", {})["result"]["recent"]
+    before = len([e for e in recent if e["event"] == "completion"])
+    response = client.wait(inline(client, position(text, offset + len(typed)), trigger=2), timeout=60)
+    item = response["result"]["items"][0]
+    assert item["insertText"] == suggestion[len(typed) :]
+    assert item["command"]["arguments"] == [sid]  # the same suggestion, continued
+    recent = client.request("hearth/status", {})["result"]["recent"]
+    assert len([e for e in recent if e["event"] == "completion"]) == before  # no new request
+    assert {"event": "continued", "id": sid, "typed_chars": len(typed)} in recent
 
 
 def test_invalid_params_and_unknown_method_get_errors(client):

@@ -111,3 +111,29 @@ def test_typed_characters_are_reported_in_batches():
     assert h.events("typed") == [{"event": "typed", "chars": 100}]
     h.tracker.flush_typed()
     assert h.events("typed")[-1]["chars"] == 50
+
+
+def test_a_suggestion_typed_along_and_offered_again_stays_one_suggestion():
+    h = Harness()
+    h.tracker.offered("s1", URI, "return x", 10)
+    h.tracker.shown("s1")
+    h.tracker.changed(URI, [Edit(10, 10, "ret")])
+    assert h.tracker.open_at(URI) == ("s1", 13, "urn x")
+    h.tracker.offered("s1", URI, "urn x", 13)  # the server continued it
+    h.tracker.shown("s1")  # the editor shows the rest: the same suggestion, shown once
+    assert h.events("shown") == [{"event": "shown", "id": "s1"}] and not h.events("rejected")
+    h.text = "0123456789return x"
+    assert h.tracker.accepted("s1")
+    # What the editor inserted is what the suggestion saved: the user typed the rest.
+    assert h.events("accepted") == [{"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 5}]
+    assert h.tracker.open_at(URI) is None
+    h.scheduled[0][1]()
+    assert h.events("retained")[0]["similarity"] == 1.0
+
+
+def test_a_partial_accept_after_typing_along_counts_against_the_rest():
+    h = Harness()
+    h.tracker.offered("s1", URI, "return x", 10)
+    h.tracker.changed(URI, [Edit(10, 10, "ret")])
+    h.tracker.partially_accepted("s1", 5)
+    assert h.events("accepted")[0]["kind"] == "full" and h.events("accepted")[0]["accepted_chars"] == 5

@@ -1,12 +1,19 @@
 """`hearth bench latency`: replay typing through `hearth serve` over stdio and print figures.
 
-At several places in a real source file the benchmark opens the text up to
-that place, then types the next characters one keystroke at a time (a
-didChange and an inlineCompletion each, as an editor does), and times every
-response. It runs twice: with the KV cache (warm) and with `promptCache`
-off (every prompt evaluated cold), and prints the ratio. The first request
-after opening a document cannot reuse anything, so it is reported apart from
-the requests made while typing.
+Modes, each a view of one mechanism:
+
+- typing: at several places in a real source file the benchmark opens the
+  text up to that place, then types the next characters one keystroke at a
+  time (a didChange and an inlineCompletion each, as an editor does), and
+  times every response. It runs twice: with the KV cache (warm) and with
+  `promptCache` off (every prompt evaluated cold), and prints the ratio. The
+  first request after opening a document cannot reuse anything, so it is
+  reported apart from the requests made while typing.
+- typed-along: at each place the user asks for a suggestion, then types it
+  character by character with the default debounce; every answer should be
+  the rest of it, at once, with no model call.
+- revisit: the same place asked for again (the editor re-asking after a
+  focus change), and again after a character typed and undone.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hearth.bench import position, start_server
+from hearth.bench import first_suggestion, position, start_server
 from hearth_telemetry.stats import percentile
 
 
@@ -50,7 +57,7 @@ def _places(text: str, points: int, keystrokes: int) -> list[int]:
 
 def _run(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> dict[str, Any]:
     text = path.read_text("utf-8")
-    client = start_server({"debounceMs": 0, "deadlineMs": 60000, **settings})
+    client = start_server({"deadlineMs": 60000, **settings})
     samples: list[dict[str, Any]] = []
     try:
         for number, start in enumerate(_places(text, points, keystrokes)):
@@ -75,6 +82,105 @@ def _run(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> 
         "all": _summary(samples),
         "first_after_open": _summary([s for s in samples if s["first"]]),
         "while_typing": _summary([s for s in samples if not s["first"]]),
+    }
+
+
+MODES = ("typing", "typed-along", "revisit")
+TYPED_ALONG_KEYSTROKES = 24
+
+
+def _request(client: Any, uri: str, text: str, offset: int, trigger: int) -> tuple[dict[str, Any], float]:
+    """One inline completion: its response and the milliseconds from sending it to the answer."""
+    sent = time.monotonic()
+    msg_id = client.inline_completion(uri, position(text, offset), trigger_kind=trigger)
+    response = client.wait(msg_id, timeout=300)
+    return response, (client.response_times[msg_id] - sent) * 1000
+
+
+def _model_answers(client: Any) -> int:
+    """Completions the model generated so far (answers reused are not counted)."""
+    return int(client.request("hearth/status", {})["result"]["totals"].get("generated", 0))
+
+
+def _typed_along(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any]:
+    text = path.read_text("utf-8")
+    client = start_server({"deadlineMs": 60000, **settings})
+    latencies: list[float] = []
+    served = keystrokes = model_calls = places = 0
+    try:
+        for number, start in enumerate(_places(text, points, 1)):
+            uri = f"file:///bench/along/{number}/{path.name}"
+            typed = text[:start] + "\n" + text[start:]  # a fresh line to write on
+            offset = start
+            client.open_document(uri, "python", typed, version=0)
+            response, _ = _request(client, uri, typed, offset, trigger=1)
+            suggestion = first_suggestion(response)
+            before = _model_answers(client)
+            for key, char in enumerate(suggestion[:TYPED_ALONG_KEYSTROKES]):
+                rest = suggestion[key + 1 :]
+                if not rest.strip():
+                    break
+                client.insert(uri, key + 1, position(typed, offset), char)
+                typed, offset = typed[:offset] + char + typed[offset:], offset + 1
+                response, latency = _request(client, uri, typed, offset, trigger=2)
+                latencies.append(latency)
+                keystrokes += 1
+                served += first_suggestion(response) == rest
+            model_calls += _model_answers(client) - before
+            places += bool(suggestion.strip())
+            client.close_document(uri)
+    finally:
+        client.close()
+    return {
+        "places": places,
+        "keystrokes": keystrokes,
+        "served_rest_share": round(served / keystrokes, 3) if keystrokes else None,
+        "model_calls": model_calls,
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
+        "debounce_ms": settings.get("debounceMs", "default"),
+    }
+
+
+def _revisit(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any]:
+    text = path.read_text("utf-8")
+    client = start_server({"deadlineMs": 60000, **settings})
+    again: list[float] = []
+    undone: list[float] = []
+    first: list[float] = []
+    same = asked = model_calls = 0
+    try:
+        for number, start in enumerate(_places(text, points, 1)):
+            uri = f"file:///bench/revisit/{number}/{path.name}"
+            content = text[:start] + "\n" + text[start:]
+            client.open_document(uri, "python", content, version=0)
+            response, latency = _request(client, uri, content, start, trigger=1)
+            first.append(latency)
+            suggestion = first_suggestion(response)
+            before = _model_answers(client)
+            response, latency = _request(client, uri, content, start, trigger=1)
+            again.append(latency)
+            same += first_suggestion(response) == suggestion
+            # A character typed, then undone: the text around the cursor is what it was.
+            client.insert(uri, 1, position(content, start), "#")
+            client.delete(uri, 2, position(content, start), position(content[:start] + "#", start + 1))
+            response, latency = _request(client, uri, content, start, trigger=1)
+            undone.append(latency)
+            same += first_suggestion(response) == suggestion
+            asked += 2
+            model_calls += _model_answers(client) - before
+            client.close_document(uri)
+    finally:
+        client.close()
+    return {
+        "places": len(first),
+        "first_p50_ms": percentile(first, 0.5),
+        "again_p50_ms": percentile(again, 0.5),
+        "again_p95_ms": percentile(again, 0.95),
+        "after_undo_p50_ms": percentile(undone, 0.5),
+        "after_undo_p95_ms": percentile(undone, 0.95),
+        "same_answer_share": round(same / asked, 3) if asked else None,
+        "model_calls_on_revisit": model_calls,
     }
 
 
@@ -117,32 +223,60 @@ def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_latency_bench(
-    file: str | None, points: int, keystrokes: int, settings: dict[str, Any], as_json: bool
+    file: str | None,
+    points: int,
+    keystrokes: int,
+    settings: dict[str, Any],
+    as_json: bool,
+    modes: tuple[str, ...] = MODES,
 ) -> int:
     path = Path(file) if file else _default_file()
-    warm = _run(path, points, keystrokes, settings)
-    cold = _run(path, points, keystrokes, {**settings, "promptCache": False})
-    typing_warm, typing_cold = warm["while_typing"], cold["while_typing"]
-    report: dict[str, Any] = {
-        "file": str(path),
+    report: dict[str, Any] = {"file": str(path)}
+    if "typing" in modes:
+        report["typing"] = _typing(path, points, keystrokes, settings)
+    if "typed-along" in modes:
+        report["typed_along"] = _typed_along(path, points, settings)
+    if "revisit" in modes:
+        report["revisit"] = _revisit(path, points, settings)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"file: {path}  ({points} places)")
+    typing = report.get("typing")
+    if typing is not None:
+        for name in ("warm", "cold"):
+            for part in ("while_typing", "first_after_open"):
+                r = typing[name][part]
+                print(f"typing {name:>4} {part:<16} {r['requests']:>3} requests  p50 {r['p50_ms']:>7} ms  "
+                      f"p95 {r['p95_ms']:>7} ms  reused {r['mean_reused_fraction']:>4.0%}  "
+                      f"latency/decode p50 {r['p50_latency_over_decode']}x")  # fmt: skip
+        print(f"typing: cold/warm p50 {typing['cold_over_warm_p50']}x   warm latency / decode time "
+              f"of emitted tokens p50: {typing['warm_p50_over_decode']}x")  # fmt: skip
+    along = report.get("typed_along")
+    if along is not None:
+        print(f"typed-along: {along['keystrokes']} keystrokes at {along['places']} places  "
+              f"p50 {along['p50_ms']} ms  p95 {along['p95_ms']} ms  "
+              f"rest served {along['served_rest_share']}  model calls {along['model_calls']}")  # fmt: skip
+    revisit = report.get("revisit")
+    if revisit is not None:
+        print(f"revisit: {revisit['places']} places  first p50 {revisit['first_p50_ms']} ms  "
+              f"again p50/p95 {revisit['again_p50_ms']}/{revisit['again_p95_ms']} ms  "
+              f"after undo p50/p95 {revisit['after_undo_p50_ms']}/{revisit['after_undo_p95_ms']} ms  "
+              f"same answer {revisit['same_answer_share']}  "
+              f"model calls {revisit['model_calls_on_revisit']}")  # fmt: skip
+    sys.stdout.flush()
+    return 0
+
+
+def _typing(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> dict[str, Any]:
+    warm = _run(path, points, keystrokes, {"debounceMs": 0, **settings})
+    cold = _run(path, points, keystrokes, {"debounceMs": 0, **settings, "promptCache": False})
+    typing_warm = warm["while_typing"]
+    return {
         "warm": warm,
         "cold": cold,
-        "cold_over_warm_p50": round(typing_cold["p50_ms"] / typing_warm["p50_ms"], 2)
+        "cold_over_warm_p50": round(cold["while_typing"]["p50_ms"] / typing_warm["p50_ms"], 2)
         if typing_warm["p50_ms"]
         else None,
         "warm_p50_over_decode": typing_warm["p50_latency_over_decode"],
     }
-    if as_json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"file: {path}  ({points} places, {keystrokes} keystrokes each)")
-    for name, run in (("warm", warm), ("cold", cold)):
-        for part in ("while_typing", "first_after_open"):
-            r = run[part]
-            print(f"{name:>5} {part:<16} {r['requests']:>3} requests  p50 {r['p50_ms']:>7} ms  "
-                  f"p95 {r['p95_ms']:>7} ms  reused {r['mean_reused_fraction']:>4.0%}  "
-                  f"latency/decode p50 {r['p50_latency_over_decode']}x")  # fmt: skip
-    print(f"while typing: cold/warm p50 {report['cold_over_warm_p50']}x   "
-          f"warm latency / decode time of emitted tokens p50: {report['warm_p50_over_decode']}x")  # fmt: skip
-    sys.stdout.flush()
-    return 0

@@ -39,6 +39,12 @@ class _Offered:
     typed: int = 0
     """Characters of the suggestion the user has typed themselves since it was offered."""
     done: bool = False
+    shown: bool = False
+
+    @property
+    def rest(self) -> str:
+        """What the editor shows of it now: what the user has not typed."""
+        return self.text[self.typed :]
 
 
 def retention_similarity(accepted: str, document: str, offset: int) -> float:
@@ -78,6 +84,8 @@ class AcceptanceTracker:
 
     def offered(self, sid: str, uri: str, text: str, offset: int) -> None:
         previous = self._pending.get(uri)
+        if previous is not None and previous.sid == sid and not previous.done:
+            return  # the same suggestion offered again, less what was typed of it
         if previous is not None and not previous.done:
             moved = previous.offset + previous.typed != offset
             self._reject(previous, Rejection.CURSOR_MOVED if moved else Rejection.SUPERSEDED)
@@ -88,29 +96,42 @@ class AcceptanceTracker:
             for old in list(self._by_id)[:500]:
                 del self._by_id[old]
 
+    def open_at(self, uri: str) -> tuple[str, int, str] | None:
+        """The suggestion open in a document: its id, the cursor offset typing along it gives,
+        and what the user has not typed of it."""
+        item = self._pending.get(uri)
+        if item is None or item.done:
+            return None
+        return item.sid, item.offset + item.typed, item.rest
+
     def forget(self, uri: str) -> None:
         """A closed document keeps no state here (a suggestion still open there was dismissed)."""
         self._pending.pop(uri, None)
         self._edits.pop(uri, None)
 
     def shown(self, sid: str) -> None:
-        if sid in self._by_id:
+        item = self._by_id.get(sid)
+        if item is not None and not item.shown:  # a suggestion continued is shown again
+            item.shown = True
             self._sink.emit(Shown(sid))
 
     def accepted(self, sid: str, accepted_chars: int | None = None) -> bool:
-        """Full acceptance (the inline item's command); False for an unknown or settled id."""
+        """Full acceptance (the inline item's command); False for an unknown or settled id.
+
+        Characters count what the editor inserted: the suggestion less what the user typed.
+        """
         item = self._by_id.get(sid)
         if item is None or item.done:
             return False
-        self._accept(item, Acceptance.FULL, len(item.text) if accepted_chars is None else accepted_chars)
+        self._accept(item, Acceptance.FULL, len(item.rest) if accepted_chars is None else accepted_chars)
         return True
 
     def partially_accepted(self, sid: str, accepted_chars: int) -> bool:
         item = self._by_id.get(sid)
         if item is None or item.done:
             return False
-        if accepted_chars >= len(item.text):
-            self._accept(item, Acceptance.FULL, len(item.text))
+        if accepted_chars >= len(item.rest):
+            self._accept(item, Acceptance.FULL, len(item.rest))
         else:
             self._accept(item, Acceptance.PARTIAL, accepted_chars)
         return True
@@ -129,13 +150,13 @@ class AcceptanceTracker:
         if item is None or item.done:
             return False
         cursor = item.offset + item.typed
-        rest = item.text[item.typed :]
+        rest = item.rest
         if len(edits) == 1 and edits[0].end == cursor and edits[0].text:
             edit = edits[0]
             # A completion item replaces the word before the cursor with word + suggestion.
             if edit.text == edit.replaced + rest:
                 # The editor inserted the whole suggestion; its command (if any) follows.
-                self._accept(item, Acceptance.FULL, len(item.text))
+                self._accept(item, Acceptance.FULL, len(rest))
                 return True
             if edit.start == edit.end and rest.startswith(edit.text):
                 item.typed += len(edit.text)
@@ -178,7 +199,8 @@ class AcceptanceTracker:
         self._history.append(1)
         self._last_accept = self._clock()
         self._sink.emit(Accepted(item.sid, kind, chars))
-        accepted_text = item.text[:chars]
+        # What the user typed of it counts too: it is the suggestion's text in the file.
+        accepted_text = item.text[: item.typed + chars]
         for delay in self._checks:
             self._schedule(delay, functools.partial(self._check_retention, item, accepted_text, delay))
 

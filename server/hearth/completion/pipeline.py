@@ -22,6 +22,7 @@ from hearth.completion.members import cut_unknown_members
 from hearth.completion.policy import Cursor, Decision, decide
 from hearth.completion.postprocess import align_to_cursor, clean_suggestion, split_trailing_space
 from hearth.completion.prompt import Prompt, assemble, code_window
+from hearth.completion.reuse import AnswerMemory, Entry, Found, continues
 from hearth.completion.validity import keep_valid
 from hearth.config import Settings
 from hearth.context.engine import ContextBlock, ContextEngine, ContextRequest
@@ -32,13 +33,14 @@ from hearth.model.backend import (
     ModelBackend,
     ModelState,
     ModelUnavailable,
+    TextCallback,
     WorkerCrashed,
 )
 from hearth.model.catalog import PromptFormat
 from hearth.model.stopping import StopSpec
 from hearth.text.tokens import CHARS_PER_TOKEN
-from hearth_telemetry.events import CompletionEvent, Generation
-from hearth_telemetry.outcomes import Outcome
+from hearth_telemetry.events import CompletionEvent, Continued, Generation
+from hearth_telemetry.outcomes import Outcome, Source
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class CompletionOutcome:
     context: ContextBlock = field(default_factory=ContextBlock)
     outcome: Outcome = Outcome.EMPTY
     """What became of the request: what telemetry, the filter and the benchmarks count."""
+    source: Source = Source.MODEL
+    continued: int | None = None
+    """When the answer is the suggestion already on screen: how much of it the user typed."""
 
     def end(self, outcome: Outcome, reason: str) -> CompletionOutcome:
         self.outcome, self.reason = outcome, reason
@@ -115,8 +120,14 @@ class CompletionPipeline:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
         suggestion_filter: Callable[[], SuggestionFilter] = NoFilter,
         context: ContextEngine | None = None,
+        open_suggestion: Callable[[str], tuple[str, int, str] | None] = lambda uri: None,
+        memory: AnswerMemory[_Shaped] | None = None,
     ) -> None:
+        """`open_suggestion(uri)`: the suggestion on screen there (its id), the cursor offset that
+        typing along it gives, and what of it is left to show."""
         self._filter = suggestion_filter
+        self._open_suggestion = open_suggestion
+        self._memory: AnswerMemory[_Shaped] = memory if memory is not None else AnswerMemory()
         self._context = context
         self.chars_per_token = float(CHARS_PER_TOKEN)
         """Measured from the model's own token counts as requests complete."""
@@ -157,29 +168,66 @@ class CompletionPipeline:
         outcome: CompletionOutcome,
         timings: dict[str, float],
     ) -> CompletionOutcome:
-        started = self._clock()
         if not settings.language_enabled(doc.language_id):
             return outcome.end(Outcome.DISABLED, "disabled for this language")
         if len(doc.text) > settings.max_file_kb * 1024:
             return outcome.end(Outcome.TOO_LARGE, "document too large")
         offset = max(0, min(doc.offset, len(doc.text)))
         cursor = Cursor(doc.text[:offset], doc.text[offset:])
+        self._memory.fit((answer_settings(settings), self._backend.status().model_path))
+        # Before the debounce: an answer the server has is shown at once.
+        found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix)
+        reused = await self._reused(found, automatic, timings) if found is not None else None
+        if found is None or reused is None:
+            kept = await self._fresh(doc, cursor, settings, automatic, is_current, outcome, timings)
+            if kept is None:
+                return outcome
+            return self._judged(kept, cursor, settings, automatic, is_current, outcome)
+        kept, outcome.source = reused
+        outcome.decision = kept.decision
+        shown = self._open_suggestion(doc.uri)
+        if shown is not None and shown[:2] == (found.entry.sid, offset) and shown[2].strip() and is_current():
+            # The suggestion on screen, typed along (or asked for again): the rest of what was shown.
+            outcome.suggestion_id, outcome.text = found.entry.sid, shown[2]
+            outcome.source, outcome.continued = Source.TYPED_ALONG, len(found.typed)
+            return outcome.end(Outcome.SHOWN, "the shown suggestion, continued")
+        outcome.features = stage1_features(cursor, doc.language_id, kept.decision, automatic, doc.signals)
+        outcome = self._judged(kept, cursor, settings, automatic, is_current, outcome)
+        if outcome.shown:
+            found.entry.sid = outcome.suggestion_id  # typing along from here continues this one
+        return outcome
+
+    async def _fresh(
+        self,
+        doc: DocumentSnapshot,
+        cursor: Cursor,
+        settings: Settings,
+        automatic: bool,
+        is_current: Callable[[], bool],
+        outcome: CompletionOutcome,
+        timings: dict[str, float],
+    ) -> _Shaped | None:
+        """The model's answer for this cursor, or None when the outcome is already settled."""
         decision = decide(cursor, doc.language_id, settings.multiline, settings.max_lines)
         outcome.decision = decision.mode
         if decision.mode == "none":
-            return outcome.end(Outcome.NOT_HERE, decision.reason)
+            outcome.end(Outcome.NOT_HERE, decision.reason)
+            return None
         outcome.features = stage1_features(cursor, doc.language_id, decision.mode, automatic, doc.signals)
         if self._filtered_out(1, outcome.features, outcome, settings, automatic):
-            return outcome.end(Outcome.SKIPPED_BY_FILTER, "skipped by filter")
+            outcome.end(Outcome.SKIPPED_BY_FILTER, "skipped by filter")
+            return None
         mark = self._clock()
         if automatic and settings.debounce_ms > 0:
             await asyncio.sleep(settings.debounce_ms / 1000)
         timings["debounce"] = (self._clock() - mark) * 1000
         if not is_current():
-            return outcome.end(Outcome.SUPERSEDED, "superseded")
+            outcome.end(Outcome.SUPERSEDED, "superseded")
+            return None
         status = self._backend.status()
         if status.state is not ModelState.READY:
-            return outcome.end(Outcome.MODEL_UNAVAILABLE, f"model {status.state.value}")
+            outcome.end(Outcome.MODEL_UNAVAILABLE, f"model {status.state.value}")
+            return None
         mark = self._clock()
         fmt = self._format()
         # Off the event loop: the context reads other open documents and may parse this one.
@@ -192,49 +240,147 @@ class CompletionPipeline:
             deadline_s=settings.deadline_ms / 1000,
             stop=_with_markers(decision.stop, fmt.stop),
             use_prompt_cache=settings.prompt_cache,
+            stream=True,
         )
         timings["prompt"] = (self._clock() - mark) * 1000
         # An explicit request gets a second, constrained try when the first one is useless.
         tries = [request] if automatic else [request, second_try(request, held_back, cursor)]
+        entry = self._memory.add(doc.uri, cursor.prefix, cursor.suffix, outcome.suggestion_id, automatic)
+        entry.held_back = held_back
+        # The generation is the entry's, not this request's: a request that types along
+        # while it runs waits for it instead of starting another.
+        task = asyncio.ensure_future(
+            self._answer(tries, entry, held_back, cursor, decision, fmt.stop, doc, settings, len(prompt.text))
+        )
+        entry.task = task
+        task.add_done_callback(lambda done: self._settle(entry, done))
+        answer = await self._wait(entry)
+        timings.update(answer.timings)
+        outcome.generation = answer.result
+        if isinstance(answer, _Failed):
+            outcome.end(answer.outcome, answer.reason)
+            return None
+        return answer
+
+    async def _answer(
+        self,
+        tries: list[GenerationRequest],
+        entry: Entry[_Shaped],
+        held_back: str,
+        cursor: Cursor,
+        decision: Decision,
+        markers: tuple[str, ...],
+        doc: DocumentSnapshot,
+        settings: Settings,
+        prompt_chars: int,
+    ) -> _Shaped | _Failed:
+        started = self._clock()
+        timings: dict[str, float] = {}
         kept: _Shaped | None = None
         for number, current in enumerate(tries):
             if number:
                 timings["second_try"] = 1.0
                 elapsed_s = self._clock() - started
-                current = replace(current, deadline_s=max(0.5, current.deadline_s - elapsed_s))
-            result = await self._generate(current, outcome)
-            if result is None:
-                return outcome
+                current = replace(current, deadline_s=max(0.5, current.deadline_s - elapsed_s), stream=False)
+            result = await self._generate(current, entry.partial.append)
+            if isinstance(result, _Failed):
+                return result
             if result.prompt_tokens > 32:
-                measured = len(prompt.text) / result.prompt_tokens
+                measured = prompt_chars / result.prompt_tokens
                 self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
             timings["model"] = timings.get("model", 0.0) + result.prompt_ms + result.decode_ms
             timings["model_prompt"] = result.prompt_ms
             timings["model_decode"] = result.decode_ms
             timings["queue"] = result.queue_ms
             if result.cancelled:
-                outcome.generation = result
-                return outcome.end(Outcome.CANCELLED, "cancelled")
-            shaped = await self._shape(result, held_back, cursor, decision, fmt.stop, doc, settings, timings)
+                return _Failed(Outcome.CANCELLED, "cancelled", result, timings)
+            shaped = await self._shape(result, held_back, cursor, decision, markers, doc, settings, timings)
             # A useless second try does not hide why the first one was useless.
             if kept is None or shaped.useful:
                 kept = shaped
             if kept.useful:
                 break
         assert kept is not None  # tries is never empty
-        result, aligned, outcome.text = kept.result, kept.aligned, kept.text
-        validity, members = kept.validity, kept.members
+        return kept
+
+    async def _wait(self, entry: Entry[_Shaped]) -> _Shaped | _Failed:
+        """The entry's answer; the last request to stop waiting for it stops the model."""
+        task = entry.task
+        assert task is not None
+        entry.waiters += 1
+        try:
+            answer = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is None or current.cancelling():
+                entry.waiters -= 1
+                if entry.waiters == 0:
+                    entry.abandoned = True
+                    task.cancel()
+                raise
+            # The generation was stopped under this request (its last other waiter left first).
+            entry.waiters -= 1
+            return _Failed(Outcome.CANCELLED, "cancelled")
+        entry.waiters -= 1
+        assert answer is not None
+        return answer
+
+    def _settle(self, entry: Entry[_Shaped], task: asyncio.Future[_Shaped | _Failed]) -> None:
+        answer = None if task.cancelled() or task.exception() is not None else task.result()
+        if isinstance(answer, _Shaped):
+            self._memory.settle(entry, answer, answer.text)
+        else:
+            self._memory.settle(entry, None, "")
+
+    async def _reused(
+        self, found: Found[_Shaped], automatic: bool, timings: dict[str, float]
+    ) -> tuple[_Shaped, Source] | None:
+        """The found answer as this cursor's suggestion and where it came from, or None."""
+        entry, typed = found.entry, found.typed
+        mark = self._clock()
+        source = Source.TYPED_ALONG if typed else Source.CACHE
+        if entry.pending:
+            source = Source.IN_FLIGHT
+            if typed and not entry.agrees_so_far(typed):
+                return None
+            answer = await self._wait(entry)
+            timings["in_flight"] = (self._clock() - mark) * 1000
+            if isinstance(answer, _Failed):
+                return None
+            shaped = answer
+        else:
+            assert entry.value is not None
+            shaped = entry.value
+        if typed:
+            if not (shaped.useful and continues(shaped.text, typed)):
+                return None
+            shaped = shaped.after(typed)
+        elif not automatic and entry.automatic and not shaped.useful:
+            return None  # the user asks where typing got nothing: that deserves a second try
+        timings["reuse"] = (self._clock() - mark) * 1000
+        return shaped, source
+
+    def _judged(
+        self,
+        kept: _Shaped,
+        cursor: Cursor,
+        settings: Settings,
+        automatic: bool,
+        is_current: Callable[[], bool],
+        outcome: CompletionOutcome,
+    ) -> CompletionOutcome:
+        """The last checks on an answer: syntax and members, the filter, the document."""
+        result, outcome.text = kept.result, kept.text
         outcome.generation = result
-        # What was cut from the front of the output, then what is shown of the rest.
-        raw_end = len(result.text) - len(aligned) + len(outcome.text)
+        raw_end = kept.raw_end
         if outcome.text:
             outcome.post = {
                 **stage2_features(outcome.text, result, cursor, raw_end),
-                "cut_for_syntax": float(validity == "cut"),
+                "cut_for_syntax": float(kept.validity == "cut"),
             }
-        if validity == "dropped":
+        if kept.validity == "dropped":
             return outcome.end(Outcome.INVALID_SYNTAX, "would add a syntax error")
-        if members == "dropped":
+        if kept.members == "dropped":
             return outcome.end(Outcome.UNKNOWN_MEMBER, "uses a member its object does not have")
         if not outcome.text:
             return outcome.end(Outcome.EMPTY, "nothing useful generated")
@@ -280,7 +426,7 @@ class CompletionPipeline:
             mark = self._clock()
             text, members = await _checked_members(cursor.prefix, text, cursor.suffix)
             timings["members"] = (self._clock() - mark) * 1000
-        return _Shaped(result, aligned, text, validity, members)
+        return _Shaped(result, aligned, text, validity, members, decision.mode, timings)
 
     def estimate_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
@@ -371,25 +517,31 @@ class CompletionPipeline:
         return True
 
     async def _generate(
-        self, request: GenerationRequest, outcome: CompletionOutcome
-    ) -> GenerationResult | None:
+        self, request: GenerationRequest, on_text: TextCallback
+    ) -> GenerationResult | _Failed:
         try:
-            handle = self._backend.submit(request)
+            handle = self._backend.submit(request, on_text)
         except ModelUnavailable as exc:
-            outcome.end(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
-            return None
+            return _Failed(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
         try:
             return await asyncio.wrap_future(handle.future)
         except asyncio.CancelledError:
-            # The request was cancelled (or superseded): stop the model within one token.
+            # Nobody waits for the answer any more: stop the model within one token.
             handle.cancel()
             raise
         except (WorkerCrashed, ModelUnavailable) as exc:
-            outcome.end(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
-            return None
+            return _Failed(Outcome.MODEL_UNAVAILABLE, f"model unavailable: {exc}")
+
+    def forget(self, uri: str) -> None:
+        """A closed document's answers go."""
+        self._memory.forget(uri)
 
     def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, automatic: bool) -> None:
-        result = outcome.generation
+        if outcome.continued is not None:
+            self._sink.emit(Continued(outcome.suggestion_id, outcome.continued))
+            return
+        # An answer reused from memory cost no generation; one waited for in flight did.
+        result = outcome.generation if outcome.source in (Source.MODEL, Source.IN_FLIGHT) else None
         self._sink.emit(
             CompletionEvent(
                 id=outcome.suggestion_id,
@@ -416,6 +568,7 @@ class CompletionPipeline:
                     mean_logprob=result.mean_logprob,
                     min_logprob=result.min_logprob,
                 ),
+                source=outcome.source,
                 # The event always carries the text; what may store it is the sink's business.
                 text=outcome.text or None,
             )
@@ -431,10 +584,40 @@ class _Shaped:
     """The suggestion."""
     validity: str
     members: str
+    decision: str
+    timings: Mapping[str, float]
+    """The time each stage of the answer took (model, post-processing, checks)."""
 
     @property
     def useful(self) -> bool:
         return bool(self.text) and "dropped" not in (self.validity, self.members)
+
+    @property
+    def raw_end(self) -> int:
+        """Where the suggestion ends in the model's text (what was cut from its front, then it)."""
+        return len(self.result.text) - len(self.aligned) + len(self.text)
+
+    def after(self, typed: str) -> _Shaped:
+        """This answer once the user has typed its first characters."""
+        return replace(self, aligned=self.aligned[len(typed) :], text=self.text[len(typed) :])
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A generation that gave no answer, and the outcome that says why."""
+
+    outcome: Outcome
+    reason: str
+    result: GenerationResult | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def answer_settings(settings: Settings) -> tuple[object, ...]:
+    """The settings that change what the model is asked or what is made of its answer."""
+    return (
+        settings.model, settings.context_size, settings.context_budget, settings.max_tokens,
+        settings.max_lines, settings.multiline, settings.context, settings.validity, settings.member_check,
+    )  # fmt: skip
 
 
 def second_try(request: GenerationRequest, held_back: str, cursor: Cursor) -> GenerationRequest:

@@ -147,6 +147,12 @@ class LspClient:
             "textDocument": {"uri": uri, "version": version},
             "contentChanges": [{"range": {"start": position, "end": position}, "text": text}]})  # fmt: skip
 
+    def delete(self, uri: str, version: int, start: dict[str, int], end: dict[str, int]) -> None:
+        """An incremental didChange that removes the text from `start` to `end`."""
+        self.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": start, "end": end}, "text": ""}]})  # fmt: skip
+
     def inline_completion(self, uri: str, position: dict[str, int], trigger_kind: int) -> int | str:
         """Send textDocument/inlineCompletion (1: invoked, 2: automatic); returns the request id."""
         return self.request_nowait("textDocument/inlineCompletion", {

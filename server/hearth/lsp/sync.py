@@ -47,6 +47,7 @@ def did_close(ls: HearthServer, params: types.DidCloseTextDocumentParams) -> Non
     services.documents.close(uri)
     services.context.forget(uri)
     services.acceptance.forget(uri)
+    services.pipeline.forget(uri)
     running = services.running_completions.pop(uri, None)
     if running is not None:
         running.cancel()
