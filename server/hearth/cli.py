@@ -14,6 +14,9 @@ from hearth.config import Settings, parse_settings
 from hearth.logs import setup_logging
 from hearth.safepath import isolate
 
+LATENCY_MODES = ("typing", "typed-along", "revisit", "scope-switch")
+"""What `hearth bench latency` can measure (hearth.bench.latency, imported only when it runs)."""
+
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     raw: dict[str, Any] = {}
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("file", nargs="?", help="source file to type (default: a stdlib module)")
     latency.add_argument("--points", type=int, default=8, help="places in the file to type at")
     latency.add_argument("--keystrokes", type=int, default=6, help="keystrokes typed per place")
-    latency.add_argument("--mode", action="append", choices=["typing", "typed-along", "revisit"],
+    latency.add_argument("--mode", action="append", choices=LATENCY_MODES,
                          help="what to measure (repeatable; default: all)")  # fmt: skip
     latency.add_argument("--json", action="store_true")
     _model_options(latency)
@@ -241,9 +244,9 @@ def _dispatch(argv: list[str] | None) -> int:
 
         return run_context_bench(args.repo, args.samples, args.seed, args.json)
     if args.command == "bench":
-        from hearth.bench.latency import MODES, run_latency_bench
+        from hearth.bench.latency import run_latency_bench
 
-        modes = tuple(args.mode) if args.mode else MODES
+        modes = tuple(args.mode) if args.mode else LATENCY_MODES
         return run_latency_bench(args.file, args.points, args.keystrokes, raw, args.json, modes)
     if args.command in ("stats", "filter", "telemetry"):
         return _telemetry(args)

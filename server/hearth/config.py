@@ -41,6 +41,9 @@ class Settings:
     """AI features are off for documents larger than this."""
     prompt_cache: bool = True
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
+    saved_states_mb: int = 256
+    """Memory for the KV caches of places left behind, so that jumping back is not a cold prompt
+    (0: keep none)."""
     context: bool = True
     """Add repository context (definitions, scopes, similar code) to prompts."""
     validity: bool = True
@@ -78,6 +81,7 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "max_tokens": (1, 1024),
     "max_lines": (1, 200),
     "threads": (0, 256),
+    "saved_states_mb": (0, 65536),
     "debounce_ms": (0, 5000),
     "deadline_ms": (100, 120000),
     "max_file_kb": (1, 1048576),

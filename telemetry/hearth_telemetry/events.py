@@ -62,6 +62,8 @@ class Generation:
     stop_reason: str
     mean_logprob: float | None
     min_logprob: float | None
+    restored_tokens: int = 0
+    """Prompt tokens a saved KV cache gave back (a place come back to)."""
 
 
 @dataclass(frozen=True)

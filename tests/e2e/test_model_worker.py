@@ -12,7 +12,7 @@ from hearth.model.backend import GenerationRequest
 from hearth.model.catalog import resolve_model
 from hearth.model.ipc import Generate
 from hearth.model.stopping import loop_cut
-from hearth.model.worker import WorkerConfig, _Engine
+from hearth.model.worker import MIN_GAIN_TOKENS, WorkerConfig, _Engine
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,29 @@ def test_a_real_generation_never_ends_in_a_loop(engine):
     assert result.generated_tokens > 0
     assert loop_cut(result.text) is None
     assert "".join(streamed).startswith(result.text)
+
+
+def _function(name: str, body_lines: int) -> str:
+    lines = [f"def {name}(values):", f'    """Sum of the {name} values."""', "    total = 0"]
+    lines += [f"    total += values[{i}] * {i + 1}  # step {i}" for i in range(body_lines)]
+    return "\n".join(lines) + "\n    return"
+
+
+def test_coming_back_to_a_place_restores_its_kv_cache_and_answers_the_same(engine):
+    first, other = _function("weighted", 14), _function("scaled", 14)
+    job = lambda n, prompt, cache=True: Generate(  # noqa: E731
+        n, time.time(), GenerationRequest(prompt, max_tokens=12, deadline_s=120, use_prompt_cache=cache)
+    )
+    there = engine.generate(job(1, first), Value("i", 0))
+    assert there.prompt_tokens >= 2 * MIN_GAIN_TOKENS and there.restored_tokens == 0
+    elsewhere = engine.generate(job(2, other), Value("i", 0))
+    assert elsewhere.restored_tokens == 0 and elsewhere.reused_tokens < MIN_GAIN_TOKENS
+    back = engine.generate(job(3, first), Value("i", 0))
+    # Nearly all of the prompt came from the saved cache instead of a cold evaluation.
+    assert back.restored_tokens >= back.prompt_tokens - there.generated_tokens - 1
+    assert back.reused_tokens == back.restored_tokens
+    # Greedy decoding from a restored cache is decoding from a cold one.
+    cold = engine.generate(job(4, first, cache=False), Value("i", 0))
+    assert back.text == there.text == cold.text
+    assert engine._saved.bytes <= engine.info.saved_states_mb << 20 and len(engine._saved) >= 1
+    assert engine.info.kv_bytes_per_token > 0

@@ -14,6 +14,10 @@ Modes, each a view of one mechanism:
   the rest of it, at once, with no model call.
 - revisit: the same place asked for again (the editor re-asking after a
   focus change), and again after a character typed and undone.
+- scope-switch: a developer moving between functions in two files, coming
+  back to each a character further on: the first visit is a cold prompt,
+  each return should restore the KV cache the worker kept. Run with the
+  saved caches and without (`savedStatesMb` 0), on the same places.
 """
 
 from __future__ import annotations
@@ -85,7 +89,9 @@ def _run(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> 
     }
 
 
-MODES = ("typing", "typed-along", "revisit")
+SCOPE_PLACES = 4
+"""Places the developer moves between: two functions in each of two files."""
+SCOPE_ROUNDS = 4
 TYPED_ALONG_KEYSTROKES = 24
 
 
@@ -184,6 +190,57 @@ def _revisit(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _scope_switch(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    files = [path, path.with_name("encoder.py")] if path.with_name("encoder.py").exists() else [path]
+    runs = {}
+    for name, extra in (("saved", {}), ("none", {"savedStatesMb": 0})):
+        runs[name] = _visits(files, {"deadlineMs": 60000, "debounceMs": 0, **settings, **extra})
+    saved, none = runs["saved"], runs["none"]
+    return {
+        "places": saved["places"],
+        "rounds": SCOPE_ROUNDS,
+        "saved": saved,
+        "none": none,
+        "come_back_p95_none_over_saved": round(none["come_back_p95_ms"] / saved["come_back_p95_ms"], 2)
+        if saved["come_back_p95_ms"]
+        else None,
+    }
+
+
+def _visits(files: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
+    client = start_server(settings)
+    places: list[tuple[str, str, int]] = []
+    first: list[float] = []
+    back: list[float] = []
+    restored: list[float] = []
+    try:
+        for number, path in enumerate(files):
+            text = path.read_text("utf-8")
+            uri = f"file:///bench/scope/{number}/{path.name}"
+            client.open_document(uri, "python", text, version=0)
+            picked = _places(text, SCOPE_PLACES // len(files), SCOPE_ROUNDS)
+            places += [(uri, text, offset) for offset in picked]
+        for round_number in range(SCOPE_ROUNDS):
+            for uri, text, offset in places:
+                # Back a character further on: the prompt's start is the same, its end is not.
+                _response, latency = _request(client, uri, text, offset + round_number, trigger=1)
+                recent = client.request("hearth/status", {})["result"]["recent"]
+                event = next(e for e in reversed(recent) if e.get("event") == "completion")
+                (first if round_number == 0 else back).append(latency)
+                if round_number and event.get("prompt_tokens"):
+                    restored.append(event.get("restored_tokens", 0) / event["prompt_tokens"])
+    finally:
+        client.close()
+    return {
+        "places": len(places),
+        "first_visit_p50_ms": percentile(first, 0.5),
+        "first_visit_p95_ms": percentile(first, 0.95),
+        "come_back_p50_ms": percentile(back, 0.5),
+        "come_back_p95_ms": percentile(back, 0.95),
+        "come_back_restored_fraction": round(statistics.fmean(restored), 3) if restored else 0.0,
+    }
+
+
 def _decode_ms(sample: dict[str, Any]) -> float:
     """Time to decode the emitted tokens: the measured per-token time times their number.
 
@@ -228,7 +285,7 @@ def run_latency_bench(
     keystrokes: int,
     settings: dict[str, Any],
     as_json: bool,
-    modes: tuple[str, ...] = MODES,
+    modes: tuple[str, ...],
 ) -> int:
     path = Path(file) if file else _default_file()
     report: dict[str, Any] = {"file": str(path)}
@@ -238,6 +295,8 @@ def run_latency_bench(
         report["typed_along"] = _typed_along(path, points, settings)
     if "revisit" in modes:
         report["revisit"] = _revisit(path, points, settings)
+    if "scope-switch" in modes:
+        report["scope_switch"] = _scope_switch(path, settings)
     if as_json:
         print(json.dumps(report, indent=2))
         return 0
@@ -264,6 +323,14 @@ def run_latency_bench(
               f"after undo p50/p95 {revisit['after_undo_p50_ms']}/{revisit['after_undo_p95_ms']} ms  "
               f"same answer {revisit['same_answer_share']}  "
               f"model calls {revisit['model_calls_on_revisit']}")  # fmt: skip
+    scope = report.get("scope_switch")
+    if scope is not None:
+        for name in ("saved", "none"):
+            r = scope[name]
+            print(f"scope-switch {name:>5}: {r['places']} places x {scope['rounds']} rounds  "
+                  f"first visit p50/p95 {r['first_visit_p50_ms']}/{r['first_visit_p95_ms']} ms  "
+                  f"come back p50/p95 {r['come_back_p50_ms']}/{r['come_back_p95_ms']} ms  "
+                  f"restored {r['come_back_restored_fraction']:.0%}")  # fmt: skip
     sys.stdout.flush()
     return 0
 

@@ -68,6 +68,10 @@ def _measure(settings: Settings, problems: list[str]) -> None:
         print(f"  load        {status.load_seconds or 0:.2f} s")
         print(f"  prompt      {speed.prompt_tokens_per_s:.0f} tokens/s (cold evaluation)")
         print(f"  decode      {speed.decode_tokens_per_s:.1f} tokens/s")
+        per_prompt_mb = speed.kv_bytes_per_token * 1000 / 2**20
+        print(f"  kv cache    {speed.kv_bytes_per_token / 1024:.0f} KB per token; up to {speed.saved_states} "
+              f"places kept to jump back to, at most {speed.saved_states_mb} MB "
+              f"({per_prompt_mb:.0f} MB each for a 1000-token prompt)")  # fmt: skip
         if speed.decode_tokens_per_s < 5:
             problems.append("decoding is slow (<5 tokens/s): pick a smaller model or raise `threads`")
     finally:

@@ -562,6 +562,7 @@ class CompletionPipeline:
                 else Generation(
                     prompt_tokens=result.prompt_tokens,
                     reused_tokens=result.reused_tokens,
+                    restored_tokens=result.restored_tokens,
                     evaluated_tokens=result.evaluated_tokens,
                     generated_tokens=result.generated_tokens,
                     stop_reason=result.stop_reason,

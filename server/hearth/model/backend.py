@@ -99,6 +99,9 @@ class GenerationResult:
     deadline or cancelled."""
     prompt_tokens: int = 0
     reused_tokens: int = 0
+    """Prompt tokens not evaluated: the KV cache held already, or restored, covered them."""
+    restored_tokens: int = 0
+    """Of those, the ones a saved KV cache restored (a place come back to)."""
     generated_tokens: int = 0
     queue_ms: float = 0.0
     prompt_ms: float = 0.0

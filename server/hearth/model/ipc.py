@@ -50,6 +50,10 @@ class Loaded:
     n_threads: int
     architecture: str
     model_name: str
+    kv_bytes_per_token: int = 0
+    saved_states: int = 0
+    """KV caches of places left behind that the worker keeps, at most."""
+    saved_states_mb: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Text:
 class Speed:
     prompt_tokens_per_s: float
     decode_tokens_per_s: float
+    kv_bytes_per_token: int = 0
+    saved_states: int = 0
+    """KV caches of places left behind the worker keeps, at most, and their bound in MB."""
+    saved_states_mb: int = 0
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,12 @@ BackendFactory = Callable[[ResolvedModel, Settings], Any]
 def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
     from hearth.model.supervisor import LlamaWorkerBackend
 
-    backend = LlamaWorkerBackend(model, n_ctx=settings.context_size, n_threads=settings.threads)
+    backend = LlamaWorkerBackend(
+        model,
+        n_ctx=settings.context_size,
+        n_threads=settings.threads,
+        saved_states_mb=settings.saved_states_mb,
+    )
     backend.start()
     return backend
 
@@ -59,7 +64,7 @@ class _Missing:
         return None
 
 
-_MODEL_KEYS = ("model", "context_size", "threads")
+_MODEL_KEYS = ("model", "context_size", "threads", "saved_states_mb")
 
 
 class ModelManager:

@@ -47,7 +47,7 @@ from hearth.model.ipc import (
     Speed,
     Text,
 )
-from hearth.model.worker import WorkerConfig, worker_main
+from hearth.model.worker import SAVED_STATES, WorkerConfig, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,17 @@ class LlamaWorkerBackend:
         model: ResolvedModel,
         n_ctx: int = 2048,
         n_threads: int = 0,
+        saved_states_mb: int = 256,
         backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
     ) -> None:
         self._model = model
-        self._config = WorkerConfig(model_path=str(model.path), n_ctx=n_ctx, n_threads=n_threads)
+        self._config = WorkerConfig(
+            model_path=str(model.path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            saved_states=SAVED_STATES if saved_states_mb > 0 else 0,
+            saved_states_mb=saved_states_mb,
+        )
         self._backoff = backoff
         self._ctx = multiprocessing.get_context("spawn")
         self._cancel_below = self._ctx.Value("q", 0, lock=False)

@@ -38,6 +38,9 @@ from hearth.model.ipc import (
 from hearth.model.stopping import loop_cut
 from hearth.model.tokenizer import prompt_tokens
 
+SAVED_STATES = 6
+"""Places whose KV cache is kept when the settings give it memory: a few functions and files."""
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -45,6 +48,9 @@ class WorkerConfig:
     n_ctx: int = 2048
     n_threads: int = 0
     """0: let the worker pick (physical cores, at most 4)."""
+    saved_states: int = SAVED_STATES
+    """KV caches of prompts left behind kept to come back to (0: none)."""
+    saved_states_mb: int = 256
 
 
 PREFILL_CHUNK = 64
@@ -107,6 +113,7 @@ class _Engine:
         )
         self._eos = self._llm.token_eos()
         self._grammars: dict[str, Any] = {}
+        self._saved = SavedStates(config.saved_states, config.saved_states_mb << 20)
         metadata = dict(self._llm.metadata)
         self.info = Loaded(
             load_seconds=time.monotonic() - started,
@@ -114,6 +121,9 @@ class _Engine:
             n_threads=config.n_threads or default_threads(),
             architecture=metadata.get("general.architecture", ""),
             model_name=metadata.get("general.name", ""),
+            kv_bytes_per_token=_kv_bytes_per_token(self._llm),
+            saved_states=config.saved_states,
+            saved_states_mb=config.saved_states_mb,
         )
 
     def count(self, text: str) -> int:
@@ -167,6 +177,9 @@ class _Engine:
         if not request.use_prompt_cache:
             self._llm.reset()
         reused = _common_prefix(self._llm.eval_tokens, prompt)
+        restored = 0
+        if request.use_prompt_cache:
+            reused, restored = self._come_back(prompt, reused)
         state = _DecodeState(job_id, cancel_below, deadline, self._last_logits)
         if not self._prefill(prompt, reused, state):
             ended = time.monotonic()
@@ -175,6 +188,7 @@ class _Engine:
                 stop_reason=state.reason or "cancelled",
                 prompt_tokens=len(prompt),
                 reused_tokens=reused,
+                restored_tokens=restored,
                 queue_ms=queue_ms,
                 prompt_ms=(ended - started) * 1000,
             )
@@ -240,12 +254,61 @@ class _Engine:
             stop_reason=stop_reason,
             prompt_tokens=len(prompt),
             reused_tokens=reused,
+            restored_tokens=restored,
             generated_tokens=len(pieces),
             queue_ms=queue_ms,
             prompt_ms=(first - started) * 1000,
             decode_ms=(ended - first) * 1000,
             token_logprobs=tuple(zip(state.ends, state.logprobs, strict=True)),
         )
+
+    def _come_back(self, prompt: list[int], reused: int) -> tuple[int, int]:
+        """Where the prompt's evaluation can start: the KV cache held now, or a saved one.
+
+        A jump to another function or file changes the prompt near its start,
+        and evaluating it cold costs seconds on a laptop CPU; coming back to a
+        place costs only a copy when its KV cache was kept. The cache held now
+        is saved before most of it would be thrown away, and a saved one that
+        shares more of the prompt is restored. Returns (reused, restored) tokens.
+        """
+        held = self._llm.n_tokens
+        best = self._saved.best(prompt)
+        if best is not None and best[1] >= reused + MIN_GAIN_TOKENS:
+            self._save_held(held)
+            self._restore(best[0])
+            return best[1], best[1]
+        if held - reused >= MIN_GAIN_TOKENS:
+            self._save_held(held)
+        return reused, 0
+
+    def _save_held(self, held: int) -> None:
+        if held < MIN_GAIN_TOKENS or not self._saved.enabled:
+            return
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self._llm.ctx
+        # Cells past what the context says it holds are leftovers of a cut prefill.
+        self._llm._ctx.kv_cache_seq_rm(-1, held, -1)
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        tokens = tuple(int(t) for t in self._llm.input_ids[:held])
+        self._saved.add(_Saved(tokens, ctypes.string_at(buffer, written)))
+
+    def _restore(self, saved: _Saved) -> None:
+        import ctypes
+
+        import llama_cpp
+
+        self._llm._ctx.kv_cache_clear()
+        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        if llama_cpp.llama_state_seq_set_data(self._llm.ctx, buffer, len(saved.data), 0) == 0:
+            self._llm.n_tokens = 0  # could not restore: evaluate cold, as before
+            return
+        self._llm.input_ids[: len(saved.tokens)] = saved.tokens
+        self._llm.n_tokens = len(saved.tokens)
 
     def _prefill(self, prompt: list[int], reused: int, state: _DecodeState) -> bool:
         """Evaluate all but the last prompt token in small chunks; False if stopped.
@@ -281,6 +344,9 @@ class _Engine:
         return Speed(
             prompt_tokens_per_s=len(prompt) / max(evaluated, 1e-9),
             decode_tokens_per_s=generated / max(decoded, 1e-9),
+            kv_bytes_per_token=self.info.kv_bytes_per_token,
+            saved_states=self.info.saved_states,
+            saved_states_mb=self.info.saved_states_mb,
         )
 
 
@@ -320,6 +386,65 @@ def _exp_sum(logits: Any, top: float) -> float:
     import numpy as np
 
     return float(np.exp(logits - top).sum())
+
+
+MIN_GAIN_TOKENS = 64
+"""Tokens a saved KV cache must spare to be worth its copy (about 0.3 s cold on 2 cores)."""
+
+
+@dataclass(frozen=True)
+class _Saved:
+    tokens: tuple[int, ...]
+    data: bytes
+    """The sequence's KV cells, as llama.cpp serializes them."""
+
+
+class SavedStates:
+    """KV caches of recent places, newest last, bounded in number and in bytes."""
+
+    def __init__(self, max_states: int, max_bytes: int) -> None:
+        self._max_states = max_states
+        self._max_bytes = max_bytes
+        self._states: list[_Saved] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_states > 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(s.data) for s in self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def best(self, prompt: list[int]) -> tuple[_Saved, int] | None:
+        """The saved state sharing the longest start with `prompt`, and that length."""
+        scored = [(s, _common_prefix(s.tokens, prompt)) for s in self._states]
+        return max(scored, key=lambda pair: pair[1], default=None)
+
+    def add(self, saved: _Saved) -> None:
+        if len(saved.data) > self._max_bytes or any(self._starts(saved, s) for s in self._states):
+            return  # a longer state holds all of it already
+        self._states = [s for s in self._states if not self._starts(s, saved)]
+        self._states.append(saved)
+        while len(self._states) > self._max_states or self.bytes > self._max_bytes:
+            self._states.pop(0)
+
+    @staticmethod
+    def _starts(short: _Saved, long: _Saved) -> bool:
+        return len(short.tokens) <= len(long.tokens) and long.tokens[: len(short.tokens)] == short.tokens
+
+
+def _kv_bytes_per_token(llm: Any) -> int:
+    """What one token of context costs in the KV cache (f16 keys and values, every layer)."""
+    import llama_cpp
+
+    model = llm.model
+    layers = llama_cpp.llama_model_n_layer(model)
+    heads = max(1, llama_cpp.llama_model_n_head(model))
+    kv_width = llama_cpp.llama_model_n_embd(model) // heads * llama_cpp.llama_model_n_head_kv(model)
+    return int(layers * 2 * kv_width * 2)
 
 
 def _common_prefix(cached: Any, prompt: list[int]) -> int:

@@ -1,0 +1,34 @@
+"""The worker's saved KV caches as plain data: which one comes back, and what they may hold."""
+
+from hearth.model.worker import SavedStates, _Saved
+
+
+def saved(tokens, size=10):
+    return _Saved(tuple(tokens), b"x" * size)
+
+
+def test_the_state_sharing_the_longest_start_with_the_prompt_is_the_one_restored():
+    states = SavedStates(max_states=4, max_bytes=1000)
+    states.add(saved([1, 2, 3, 4]))
+    states.add(saved([1, 2, 9, 9, 9]))
+    best, shared = states.best([1, 2, 9, 9, 5])
+    assert best.tokens == (1, 2, 9, 9, 9) and shared == 4
+    assert SavedStates(4, 1000).best([1]) is None
+
+
+def test_states_are_bounded_in_number_and_bytes_and_a_state_another_holds_is_not_kept_twice():
+    states = SavedStates(max_states=2, max_bytes=25)
+    for first in range(3):
+        states.add(saved([first, 0, 0]))
+    assert len(states) == 2 and states.best([0, 0, 0])[1] < 3  # the oldest went first
+    states.add(saved([7, 7], size=20))
+    assert states.bytes <= 25
+    states = SavedStates(max_states=4, max_bytes=1000)
+    states.add(saved([1, 2, 3]))
+    states.add(saved([1, 2, 3, 4, 5]))  # it holds the first: the first goes
+    states.add(saved([1, 2]))  # held by the longer one: not kept
+    assert len(states) == 1
+    assert not SavedStates(0, 1000).enabled
+    too_big = SavedStates(4, 5)
+    too_big.add(saved([1], size=6))
+    assert len(too_big) == 0
