@@ -41,6 +41,8 @@ class Settings:
     """AI features are off for documents larger than this."""
     prompt_cache: bool = True
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
+    prefetch: bool = True
+    """After a suggestion is accepted, make the next one while the model is idle."""
     saved_states_mb: int = 256
     """Memory for the KV caches of places left behind, so that jumping back is not a cold prompt
     (0: keep none)."""

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from hearth.agent.chat import ChatService
 from hearth.agent.checkpoint import CHECKPOINTS_FILE, CheckpointStore
 from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore
 from hearth.completion.acceptance import AcceptanceTracker
-from hearth.completion.pipeline import CompletionPipeline, NoFilter, SuggestionFilter
+from hearth.completion.pipeline import CompletionPipeline, DocumentSnapshot, NoFilter, SuggestionFilter
+from hearth.completion.prefetch import Prefetcher
 from hearth.config import Settings
 from hearth.context.engine import ContextEngine
 from hearth.context.index import RepoIndex
@@ -180,8 +181,26 @@ class Services:
     pipeline: CompletionPipeline
     chat: ChatService
     acceptance: AcceptanceTracker
-    running_completions: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    prefetch: Prefetcher
+    running_completions: dict[str, asyncio.Task[Any]]
     """The completion request running per document (newest wins)."""
+    path_of: Callable[[str], str]
+    """A document URI as a file path ("" when it is not a file)."""
+
+    def snapshot(self, uri: str, offset: int) -> DocumentSnapshot | None:
+        """An open document as the pipeline sees it, with the cursor at `offset`."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            return None
+        return DocumentSnapshot(
+            uri=uri,
+            language_id=doc.language_id,
+            version=doc.version,
+            text=doc.text,
+            offset=offset,
+            path_hint=self.workspace.path_hint(self.path_of(uri)),
+            signals=self.acceptance.signals(uri),
+        )
 
     def apply_settings(self, settings: Settings, problems: list[str]) -> None:
         self.settings.current = settings
@@ -269,7 +288,10 @@ def build_services(
         clock=clock,
         schedule=lambda delay, call: asyncio.get_running_loop().call_later(delay, call),
         document_text=lambda uri: doc.text if (doc := documents.get(uri)) else None,
+        on_accept=lambda uri, offset: prefetch.accepted(uri, offset),
     )
+    running: dict[str, asyncio.Task[Any]] = {}
+    prefetch = Prefetcher(pipeline, lambda uri, offset: services.snapshot(uri, offset), running, live)
     services = Services(
         settings=live,
         models=backend,
@@ -282,6 +304,9 @@ def build_services(
         pipeline=pipeline,
         chat=chat,
         acceptance=acceptance,
+        prefetch=prefetch,
+        running_completions=running,
+        path_of=path_of,
     )
     services.apply_settings(settings, [])
     return services

@@ -73,7 +73,7 @@ class CompletionEvent(Event):
     language: str = field(metadata=PUBLIC)
     path: str = field(metadata=PATH)
     trigger: str = field(metadata=PUBLIC)
-    """automatic (typing) or invoked (the user asked)."""
+    """automatic (typing), invoked (the user asked) or prefetch (after an accepted suggestion)."""
     outcome: Outcome = field(metadata=PUBLIC)
     shown: bool = field(metadata=PUBLIC)
     decision: str = field(metadata=PUBLIC, default="")

@@ -31,6 +31,8 @@ class Outcome(enum.Enum):
     UNKNOWN_MEMBER = "unknown_member"
     EMPTY = "empty"
     """The model generated nothing usable."""
+    PREFETCHED = "prefetched"
+    """Made ahead after an accepted suggestion and kept for the request that comes; not shown."""
 
     @property
     def row_kind(self) -> str:
@@ -41,6 +43,8 @@ class Outcome(enum.Enum):
             return "skipped"
         if self is Outcome.HIDDEN_BY_FILTER:
             return "filtered"
+        if self is Outcome.PREFETCHED:
+            return "prefetched"
         return "dropped"
 
 

@@ -147,6 +147,40 @@ def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
     assert {"event": "continued", "id": sid, "typed_chars": len(typed)} in recent
 
 
+def test_after_an_accepted_suggestion_the_next_one_is_made_ahead(client):
+    response = client.wait(inline(client, trigger=1), timeout=60)
+    item = response["result"]["items"][0]
+    suggestion, sid = item["insertText"], item["command"]["arguments"][0]
+    client.insert(URI, 2, END, suggestion)  # the editor inserts it, then runs its command
+    client.request("workspace/executeCommand", {"command": "hearth.accepted", "arguments": [sid]})
+    deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+    prefetched = []
+    while not prefetched and time.monotonic() < deadline:
+        recent = client.request("hearth/status", {})["result"]["recent"]
+        prefetched = [e for e in recent if e["event"] == "completion" and e["trigger"] == "prefetch"]
+        time.sleep(0.2)
+    # It was made (or found nothing worth showing) for where the user goes next.
+    assert prefetched and prefetched[0]["outcome"] in ("prefetched", "empty", "invalid_syntax")
+    generated = client.request("hearth/status", {})["result"]["totals"].get("generated", 0)
+    # The user goes on: at the end of a finished line that is Enter, which the editor indents.
+    lines = SOURCE.split("\n")
+    offset = sum(len(line) + 1 for line in lines[: END["line"]]) + END["character"]
+    text = SOURCE[:offset] + suggestion + SOURCE[offset:]
+    cursor = offset + len(suggestion)
+    last_line = text[text.rfind("\n", 0, cursor) + 1 : cursor]
+    enter = "\n" + last_line[: len(last_line) - len(last_line.lstrip())]
+    client.insert(URI, 3, position(text, cursor), enter)
+    text, cursor = text[:cursor] + enter + text[cursor:], cursor + len(enter)
+    # With a debounce no test waits out, only the answer made ahead comes back, and the
+    # model is not asked again.
+    client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 600_000}})
+    response = client.wait(inline(client, position(text, cursor), trigger=2), timeout=60)
+    assert "result" in response
+    assert client.request("hearth/status", {})["result"]["totals"].get("generated", 0) == generated
+    answered = client.request("hearth/status", {})["result"]["recent"][-1]
+    assert answered["event"] == "completion" and answered["source"] in ("cache", "typed_along")
+
+
 def test_invalid_params_and_unknown_method_get_errors(client):
     assert (
         client.request("textDocument/inlineCompletion", {"textDocument": {"uri": URI}})["error"]["code"]

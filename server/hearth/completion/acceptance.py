@@ -65,7 +65,10 @@ class AcceptanceTracker:
         schedule: Callable[[float, Callable[[], None]], Any],
         document_text: Callable[[str], str | None],
         retention_checks_s: tuple[float, ...] = RETENTION_CHECKS_S,
+        on_accept: Callable[[str, int], object] = lambda uri, offset: None,
     ) -> None:
+        """`on_accept(uri, offset)`: a suggestion was taken whole and the cursor is at `offset`."""
+        self._on_accept = on_accept
         self._sink = sink
         self._clock = clock
         self._schedule = schedule
@@ -199,6 +202,8 @@ class AcceptanceTracker:
         self._history.append(1)
         self._last_accept = self._clock()
         self._sink.emit(Accepted(item.sid, kind, chars))
+        if kind is Acceptance.FULL:
+            self._on_accept(item.uri, item.offset + item.typed + chars)
         # What the user typed of it counts too: it is the suggestion's text in the file.
         accepted_text = item.text[: item.typed + chars]
         for delay in self._checks:

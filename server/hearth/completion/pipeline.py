@@ -143,20 +143,30 @@ class CompletionPipeline:
         doc: DocumentSnapshot,
         automatic: bool = True,
         is_current: Callable[[], bool] = lambda: True,
+        prefetch: bool = False,
     ) -> CompletionOutcome:
+        """The suggestion at the snapshot's cursor.
+
+        `prefetch`: made ahead for a request expected here (after an accepted
+        suggestion): no debounce, and what it makes is kept, not shown.
+        """
         settings = self._settings()
         started = self._clock()
         timings: dict[str, float] = {}
         outcome = CompletionOutcome(self._new_id(), "", "")
+        trigger = "prefetch" if prefetch else "automatic" if automatic else "invoked"
         try:
-            outcome = await self._run(doc, settings, automatic, is_current, outcome, timings)
+            outcome = await self._run(doc, settings, automatic, is_current, outcome, timings, not prefetch)
+            if prefetch and outcome.shown:
+                outcome.text = ""
+                outcome.end(Outcome.PREFETCHED, "made ahead")
         except asyncio.CancelledError:
             outcome.end(Outcome.CANCELLED, "cancelled")
             raise
         finally:
             timings["total"] = (self._clock() - started) * 1000
             outcome.timings_ms = timings
-            self._report(doc, outcome, automatic)
+            self._report(doc, outcome, trigger)
         return outcome
 
     async def _run(
@@ -167,6 +177,7 @@ class CompletionPipeline:
         is_current: Callable[[], bool],
         outcome: CompletionOutcome,
         timings: dict[str, float],
+        debounce: bool = True,
     ) -> CompletionOutcome:
         if not settings.language_enabled(doc.language_id):
             return outcome.end(Outcome.DISABLED, "disabled for this language")
@@ -179,7 +190,7 @@ class CompletionPipeline:
         found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix)
         reused = await self._reused(found, automatic, timings) if found is not None else None
         if found is None or reused is None:
-            kept = await self._fresh(doc, cursor, settings, automatic, is_current, outcome, timings)
+            kept = await self._fresh(doc, cursor, settings, automatic, is_current, outcome, timings, debounce)
             if kept is None:
                 return outcome
             return self._judged(kept, cursor, settings, automatic, is_current, outcome)
@@ -206,6 +217,7 @@ class CompletionPipeline:
         is_current: Callable[[], bool],
         outcome: CompletionOutcome,
         timings: dict[str, float],
+        debounce: bool,
     ) -> _Shaped | None:
         """The model's answer for this cursor, or None when the outcome is already settled."""
         decision = decide(cursor, doc.language_id, settings.multiline, settings.max_lines)
@@ -218,7 +230,7 @@ class CompletionPipeline:
             outcome.end(Outcome.SKIPPED_BY_FILTER, "skipped by filter")
             return None
         mark = self._clock()
-        if automatic and settings.debounce_ms > 0:
+        if automatic and debounce and settings.debounce_ms > 0:
             await asyncio.sleep(settings.debounce_ms / 1000)
         timings["debounce"] = (self._clock() - mark) * 1000
         if not is_current():
@@ -228,10 +240,36 @@ class CompletionPipeline:
         if status.state is not ModelState.READY:
             outcome.end(Outcome.MODEL_UNAVAILABLE, f"model {status.state.value}")
             return None
-        mark = self._clock()
+        entry = self._memory.add(doc.uri, cursor.prefix, cursor.suffix, outcome.suggestion_id, automatic)
+        entry.held_back = split_trailing_space(cursor.prefix)[1]
+        # The answer (prompt, generation, checks) is the entry's, not this request's: a
+        # request that types along while it is made waits for it instead of starting another.
+        task = asyncio.ensure_future(self._answer(entry, doc, cursor, decision, settings, automatic))
+        entry.task = task
+        task.add_done_callback(lambda done: self._settle(entry, done))
+        answer = await self._wait(entry)
+        timings.update(answer.timings)
+        outcome.generation = answer.result
+        if isinstance(answer, _Failed):
+            outcome.end(answer.outcome, answer.reason)
+            return None
+        outcome.context = answer.context
+        return answer
+
+    async def _answer(
+        self,
+        entry: Entry[_Shaped],
+        doc: DocumentSnapshot,
+        cursor: Cursor,
+        decision: Decision,
+        settings: Settings,
+        automatic: bool,
+    ) -> _Shaped | _Failed:
+        started = mark = self._clock()
+        timings: dict[str, float] = {}
         fmt = self._format()
         # Off the event loop: the context reads other open documents and may parse this one.
-        prompt, held_back, outcome.context = await asyncio.to_thread(self.prompt_for, doc, cursor, settings)
+        prompt, held_back, context = await asyncio.to_thread(self.prompt_for, doc, cursor, settings)
         timings["context"] = (self._clock() - mark) * 1000
         request = GenerationRequest(
             prompt=prompt.text,
@@ -245,37 +283,6 @@ class CompletionPipeline:
         timings["prompt"] = (self._clock() - mark) * 1000
         # An explicit request gets a second, constrained try when the first one is useless.
         tries = [request] if automatic else [request, second_try(request, held_back, cursor)]
-        entry = self._memory.add(doc.uri, cursor.prefix, cursor.suffix, outcome.suggestion_id, automatic)
-        entry.held_back = held_back
-        # The generation is the entry's, not this request's: a request that types along
-        # while it runs waits for it instead of starting another.
-        task = asyncio.ensure_future(
-            self._answer(tries, entry, held_back, cursor, decision, fmt.stop, doc, settings, len(prompt.text))
-        )
-        entry.task = task
-        task.add_done_callback(lambda done: self._settle(entry, done))
-        answer = await self._wait(entry)
-        timings.update(answer.timings)
-        outcome.generation = answer.result
-        if isinstance(answer, _Failed):
-            outcome.end(answer.outcome, answer.reason)
-            return None
-        return answer
-
-    async def _answer(
-        self,
-        tries: list[GenerationRequest],
-        entry: Entry[_Shaped],
-        held_back: str,
-        cursor: Cursor,
-        decision: Decision,
-        markers: tuple[str, ...],
-        doc: DocumentSnapshot,
-        settings: Settings,
-        prompt_chars: int,
-    ) -> _Shaped | _Failed:
-        started = self._clock()
-        timings: dict[str, float] = {}
         kept: _Shaped | None = None
         for number, current in enumerate(tries):
             if number:
@@ -286,7 +293,7 @@ class CompletionPipeline:
             if isinstance(result, _Failed):
                 return result
             if result.prompt_tokens > 32:
-                measured = prompt_chars / result.prompt_tokens
+                measured = len(prompt.text) / result.prompt_tokens
                 self.chars_per_token = 0.8 * self.chars_per_token + 0.2 * measured
             timings["model"] = timings.get("model", 0.0) + result.prompt_ms + result.decode_ms
             timings["model_prompt"] = result.prompt_ms
@@ -294,14 +301,14 @@ class CompletionPipeline:
             timings["queue"] = result.queue_ms
             if result.cancelled:
                 return _Failed(Outcome.CANCELLED, "cancelled", result, timings)
-            shaped = await self._shape(result, held_back, cursor, decision, markers, doc, settings, timings)
+            shaped = await self._shape(result, held_back, cursor, decision, fmt.stop, doc, settings, timings)
             # A useless second try does not hide why the first one was useless.
             if kept is None or shaped.useful:
                 kept = shaped
             if kept.useful:
                 break
         assert kept is not None  # tries is never empty
-        return kept
+        return replace(kept, context=context)
 
     async def _wait(self, entry: Entry[_Shaped]) -> _Shaped | _Failed:
         """The entry's answer; the last request to stop waiting for it stops the model."""
@@ -536,7 +543,7 @@ class CompletionPipeline:
         """A closed document's answers go."""
         self._memory.forget(uri)
 
-    def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, automatic: bool) -> None:
+    def _report(self, doc: DocumentSnapshot, outcome: CompletionOutcome, trigger: str) -> None:
         if outcome.continued is not None:
             self._sink.emit(Continued(outcome.suggestion_id, outcome.continued))
             return
@@ -547,7 +554,7 @@ class CompletionPipeline:
                 id=outcome.suggestion_id,
                 language=doc.language_id,
                 path=doc.path_hint or doc.uri,
-                trigger="automatic" if automatic else "invoked",
+                trigger=trigger,
                 outcome=outcome.outcome,
                 shown=outcome.shown,
                 decision=outcome.decision,
@@ -588,6 +595,7 @@ class _Shaped:
     decision: str
     timings: Mapping[str, float]
     """The time each stage of the answer took (model, post-processing, checks)."""
+    context: ContextBlock = field(default_factory=ContextBlock)
 
     @property
     def useful(self) -> bool:
@@ -611,6 +619,7 @@ class _Failed:
     reason: str
     result: GenerationResult | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    context: ContextBlock = field(default_factory=ContextBlock)
 
 
 def answer_settings(settings: Settings) -> tuple[object, ...]:

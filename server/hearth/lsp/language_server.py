@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import cattrs
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
 
 from hearth import __version__
 from hearth.lsp.messages import ClientExtensions
@@ -45,7 +44,7 @@ class HearthServer(LanguageServer):
         return self.protocol
 
     def path_hint(self, uri: str) -> str:
-        return self.services.workspace.path_hint(to_fs_path(uri) or "")
+        return self.services.workspace.path_hint(self.services.path_of(uri))
 
     def structure(self, value: Any, cls: type[T], what: str) -> T:
         """A command argument as its message class, or InvalidParams naming what was expected."""

@@ -21,15 +21,7 @@ def snapshot(ls: HearthServer, uri: str, position: types.Position) -> DocumentSn
     if doc is None:
         return None
     offset = doc.lines.offset_at(doc.text, position.line, position.character, documents.encoding)
-    return DocumentSnapshot(
-        uri=uri,
-        language_id=doc.language_id,
-        version=doc.version,
-        text=doc.text,
-        offset=offset,
-        path_hint=ls.path_hint(uri),
-        signals=ls.services.acceptance.signals(uri),
-    )
+    return ls.services.snapshot(uri, offset)
 
 
 async def complete(ls: HearthServer, snap: DocumentSnapshot, automatic: bool) -> CompletionOutcome:
