@@ -14,7 +14,7 @@ from hearth.config import Settings, parse_settings
 from hearth.logs import setup_logging
 from hearth.safepath import isolate
 
-LATENCY_MODES = ("typing", "typed-along", "revisit", "scope-switch")
+LATENCY_MODES = ("typing", "typed-along", "revisit", "scope-switch", "after-accept")
 """What `hearth bench latency` can measure (hearth.bench.latency, imported only when it runs)."""
 
 

@@ -18,6 +18,10 @@ Modes, each a view of one mechanism:
   back to each a character further on: the first visit is a cold prompt,
   each return should restore the KV cache the worker kept. Run with the
   saved caches and without (`savedStatesMb` 0), on the same places.
+- after-accept: a suggestion accepted, then the user goes on (Enter at the
+  end of a finished line): the time from the accept to the next suggestion,
+  with the next one made ahead and without (`prefetch` off). The user reads
+  for READ_S before going on, as people do after taking a suggestion.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ def _run(path: Path, points: int, keystrokes: int, settings: dict[str, Any]) -> 
 SCOPE_PLACES = 4
 """Places the developer moves between: two functions in each of two files."""
 SCOPE_ROUNDS = 4
+READ_S = 1.0
+"""Seconds between accepting a suggestion and the next keystroke."""
 TYPED_ALONG_KEYSTROKES = 24
 
 
@@ -241,6 +247,52 @@ def _visits(files: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _after_accept(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: _accepts(path, points, {"deadlineMs": 60000, **settings, "prefetch": on})
+        for name, on in (("prefetch", True), ("none", False))
+    }
+
+
+def _accepts(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any]:
+    text = path.read_text("utf-8")
+    client = start_server(settings)
+    waits: list[float] = []
+    shown = 0
+    try:
+        for number, start in enumerate(_places(text, points, 1)):
+            uri = f"file:///bench/accept/{number}/{path.name}"
+            content = text[:start] + "\n" + text[start:]
+            client.open_document(uri, "python", content, version=0)
+            response, _ = _request(client, uri, content, start, trigger=1)
+            items = (response.get("result") or {}).get("items") or []
+            if not items:
+                client.close_document(uri)
+                continue
+            suggestion, sid = items[0]["insertText"], items[0]["command"]["arguments"][0]
+            client.insert(uri, 1, position(content, start), suggestion)
+            client.request("workspace/executeCommand", {"command": "hearth.accepted", "arguments": [sid]})
+            content, cursor = content[:start] + suggestion + content[start:], start + len(suggestion)
+            time.sleep(READ_S)
+            line = content[content.rfind("\n", 0, cursor) + 1 : cursor]
+            if not content[cursor:].split("\n", 1)[0].strip():
+                enter = "\n" + line[: len(line) - len(line.lstrip())]
+                client.insert(uri, 2, position(content, cursor), enter)
+                content, cursor = content[:cursor] + enter + content[cursor:], cursor + len(enter)
+            response, latency = _request(client, uri, content, cursor, trigger=2)
+            waits.append(latency)
+            shown += bool(first_suggestion(response))
+            client.close_document(uri)
+    finally:
+        client.close()
+    return {
+        "accepts": len(waits),
+        "next_shown": shown,
+        "p50_ms": percentile(waits, 0.5),
+        "p95_ms": percentile(waits, 0.95),
+    }
+
+
 def _decode_ms(sample: dict[str, Any]) -> float:
     """Time to decode the emitted tokens: the measured per-token time times their number.
 
@@ -297,6 +349,8 @@ def run_latency_bench(
         report["revisit"] = _revisit(path, points, settings)
     if "scope-switch" in modes:
         report["scope_switch"] = _scope_switch(path, settings)
+    if "after-accept" in modes:
+        report["after_accept"] = _after_accept(path, points, settings)
     if as_json:
         print(json.dumps(report, indent=2))
         return 0
@@ -331,6 +385,12 @@ def run_latency_bench(
                   f"first visit p50/p95 {r['first_visit_p50_ms']}/{r['first_visit_p95_ms']} ms  "
                   f"come back p50/p95 {r['come_back_p50_ms']}/{r['come_back_p95_ms']} ms  "
                   f"restored {r['come_back_restored_fraction']:.0%}")  # fmt: skip
+    accept = report.get("after_accept")
+    if accept is not None:
+        for name in ("prefetch", "none"):
+            r = accept[name]
+            print(f"after-accept {name:>8}: {r['accepts']} accepts  next suggestion after the keystroke "
+                  f"p50/p95 {r['p50_ms']}/{r['p95_ms']} ms  shown {r['next_shown']}")  # fmt: skip
     sys.stdout.flush()
     return 0
 
