@@ -139,8 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--seed", type=int, default=1)
     replay.add_argument("--tasks", type=int, default=12, help="spans to re-type (files mode)")
     replay.add_argument("--cps", type=float, default=6.0, help="typing speed, characters per second")
-    replay.add_argument("--modes", default="hearth,naive",
-                        help="comma list of hearth, nofilter, naive (default: hearth,naive)")  # fmt: skip
+    replay.add_argument(
+        "--modes",
+        default="hearth,naive",
+        help="comma list of hearth, nofilter, noreuse, naive (default: hearth,naive)",
+    )
+    replay.add_argument("--top-down", type=int, metavar="LINES",
+                        help="write files from their first LINES lines instead of spans")  # fmt: skip
     replay.add_argument("--baseline", choices=["naive"], help="add the naive baseline (same as in --modes)")
     replay.add_argument("--json", action="store_true")
     replay.add_argument("--html", metavar="FILE")
@@ -257,7 +262,7 @@ def _replay(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     import random
     from pathlib import Path
 
-    from hearth.bench.developer import tasks_from_commits, tasks_from_files
+    from hearth.bench.developer import tasks_from_commits, tasks_from_files, tasks_top_down
     from hearth.bench.replay import MODES, run_replay
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -270,11 +275,15 @@ def _replay(args: argparse.Namespace, raw: dict[str, Any]) -> int:
         )
         return 2
     root = Path(args.path)
-    if args.commits:
+    if args.top_down:
+        tasks = tasks_top_down(root, args.files, random.Random(args.seed), args.tasks, args.top_down)
+    elif args.commits:
         tasks = tasks_from_commits(root, args.commits, args.files)
     else:
         tasks = tasks_from_files(root, args.files, random.Random(args.seed), args.tasks)
-    return run_replay(root, tasks, modes, raw, args.seed, args.cps, args.json, args.html)
+    return run_replay(
+        root, tasks, modes, raw, args.seed, args.cps, args.json, args.html, top_down=bool(args.top_down)
+    )
 
 
 def _telemetry(args: argparse.Namespace) -> int:

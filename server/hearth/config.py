@@ -41,6 +41,9 @@ class Settings:
     """AI features are off for documents larger than this."""
     prompt_cache: bool = True
     """Reuse the model's KV cache between requests (off only for benchmarks)."""
+    reuse: bool = True
+    """Answer from what the server already has: the suggestion typed along, a place revisited,
+    a generation still running (off only to measure what it saves)."""
     prefetch: bool = True
     """After a suggestion is accepted, make the next one while the model is idle."""
     saved_states_mb: int = 256

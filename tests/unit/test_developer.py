@@ -15,6 +15,7 @@ from hearth.bench.developer import (
     next_keystroke,
     tasks_from_commits,
     tasks_from_files,
+    tasks_top_down,
 )
 
 SOURCE = '''import os
@@ -92,3 +93,21 @@ def test_commit_mode_types_the_added_lines(tmp_path):
     tasks = tasks_from_commits(tmp_path, "HEAD~1..HEAD", "*.py")
     assert [t.span for t in tasks] == ["def g(x):\n    return x * 2"]
     assert tasks[0].before == "def f():\n    return 1\n\n\n"
+
+
+def test_top_down_tasks_write_files_from_their_first_line(tmp_path):
+    (tmp_path / "shapes.py").write_text(SOURCE)
+    (tmp_path / "tiny.py").write_text("x = 1\n")  # too small to be a file worth writing
+    tasks = tasks_top_down(tmp_path, "*", random.Random(1), count=5, lines=20)
+    assert [t.path for t in tasks] == ["shapes.py"]
+    task = tasks[0]
+    assert task.before == "" and task.after == ""
+    assert task.span == "\n".join(SOURCE.split("\n")[:20]).rstrip()
+
+
+def test_the_typist_pauses_only_after_the_characters_it_is_given():
+    with_pauses, without = Typist(3, pause_after=" "), Typist(3, pause_after="(")
+    spaces = [with_pauses.delay(" ") for _ in range(200)]
+    never = [without.delay(" ") for _ in range(200)]
+    # Seeded: about 30% of the spaces get a 0.2-0.8 s pause on top of the same pace.
+    assert sum(spaces) > sum(never) + 200 * 0.3 * 0.2

@@ -42,11 +42,7 @@ def tasks_from_files(
     root: Path, pattern: str, rng: random.Random, count: int, max_lines: int = 8
 ) -> list[Task]:
     """Spans starting at the first line of a block body, spread over the matching files."""
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and language_of(p.name) and fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern)
-        and 200 < p.stat().st_size < 200_000
-    )  # fmt: skip
+    files = _source_files(root, pattern)
     candidates: list[Task] = []
     for path in files:
         try:
@@ -84,6 +80,34 @@ def _block_spans(path: str, text: str, max_lines: int) -> list[Task]:
         if 20 <= len(span) <= 600:
             spans.append(Task(path, language, text[:start], span, text[start + len(span) :]))
     return spans
+
+
+def tasks_top_down(root: Path, pattern: str, rng: random.Random, count: int, lines: int = 40) -> list[Task]:
+    """Files written from their first line: each task types a file's first `lines` lines into an
+    empty document (the developer moves down through imports, functions and classes)."""
+    files = _source_files(root, pattern)
+    rng.shuffle(files)
+    tasks = []
+    for path in files:
+        try:
+            text = path.read_text("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        span = "\n".join(text.split("\n")[:lines]).rstrip()
+        if len(span) >= 200:
+            language = language_of(path.name) or "plaintext"
+            tasks.append(Task(path.relative_to(root).as_posix(), language, "", span, ""))
+        if len(tasks) == count:
+            break
+    return tasks
+
+
+def _source_files(root: Path, pattern: str) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and language_of(p.name) and fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern)
+        and 200 < p.stat().st_size < 200_000
+    )  # fmt: skip
 
 
 def tasks_from_commits(repo: Path, rev_range: str, pattern: str) -> list[Task]:
@@ -144,16 +168,18 @@ def keystroke_count(span: str) -> int:
 class Typist:
     """Seeded delays between keystrokes: a steady pace with pauses at line ends and to think."""
 
-    def __init__(self, seed: int, chars_per_s: float = 6.0) -> None:
+    def __init__(self, seed: int, chars_per_s: float = 6.0, pause_after: str = "(:.=,") -> None:
+        """`pause_after`: characters after which the developer sometimes stops to think."""
         self._rng = random.Random(seed)
         self._mean = 1.0 / chars_per_s
+        self._pause_after = pause_after
 
     def delay(self, keystroke: str) -> float:
         rng = self._rng
         delay = self._mean * math.exp(rng.gauss(0.0, 0.35)) * 0.94
         if keystroke.startswith("\n"):
             delay += rng.uniform(0.3, 1.2)
-        elif keystroke in "(:.=," and rng.random() < 0.3:
+        elif keystroke in self._pause_after and rng.random() < 0.3:
             delay += rng.uniform(0.2, 0.8)
         if rng.random() < 0.02:
             delay += rng.uniform(1.0, 3.0)

@@ -6,8 +6,10 @@ after each, $/cancelRequest for the one still running at the next
 keystroke, didShowCompletion when a suggestion arrives in time, and
 `hearth.accepted` or didPartiallyAcceptCompletion when the developer takes
 it. Modes: `hearth` (as configured), `nofilter` (the acceptance filter
-off) and `naive` (no context, no multi-line policy, no validity check, no
-filter, no prompt cache: what a plain completion endpoint would give). The server writes the same telemetry
+off), `noreuse` (no answer reuse, no prefetch, no saved KV caches: what
+those save) and `naive` (no context, no multi-line policy, no validity
+check, no filter, no prompt cache: what a plain completion endpoint would
+give). The server writes the same telemetry
 as a real session (except in naive mode), so `hearth filter train` can
 learn from a replay.
 """
@@ -31,6 +33,7 @@ from hearth_telemetry.stats import percentile, share_text
 MODES: dict[str, dict[str, Any]] = {
     "hearth": {},
     "nofilter": {"filter": False},
+    "noreuse": {"reuse": False, "prefetch": False, "savedStatesMb": 0},
     "naive": {
         "filter": False,
         "multiline": "always",
@@ -191,15 +194,25 @@ class _Session:
                 self.tally.latencies_ms.append((self.client.response_times[msg_id] - sent) * 1000)
 
 
+TOP_DOWN_PAUSES = "(.= "
+"""Writing a file from the top, developers stop to think after these (and at line starts)."""
+
+
 def run_mode(
-    tasks: list[Task], mode: str, settings: dict[str, Any], seed: int, cps: float, root: Path
+    tasks: list[Task],
+    mode: str,
+    settings: dict[str, Any],
+    seed: int,
+    cps: float,
+    root: Path,
+    pause_after: str = "(:.=,",
 ) -> dict[str, Any]:
     per_language: dict[str, Tally] = {}
     total = Tally()
     started = time.monotonic()
     client = start_server({**settings, **MODES[mode]}, root_uri=root.resolve().as_uri())
     try:
-        typist = Typist(seed, cps)
+        typist = Typist(seed, cps, pause_after)
         for task in tasks:
             session = _Session(client, task, root.resolve(), typist)
             session.run()
@@ -237,17 +250,29 @@ def run_replay(
     cps: float,
     as_json: bool,
     html: str | None,
+    top_down: bool = False,
 ) -> int:
     if not tasks:
         print("hearth bench replay: nothing to type (no matching files or commits)", file=sys.stderr)
         return 2
-    results = {mode: run_mode(tasks, mode, settings, seed, cps, root) for mode in modes}
-    report: dict[str, Any] = {"tasks": len(tasks), "seed": seed, "chars_per_s": cps, "modes": results}
+    pauses = TOP_DOWN_PAUSES if top_down else "(:.=,"
+    results = {mode: run_mode(tasks, mode, settings, seed, cps, root, pauses) for mode in modes}
+    report: dict[str, Any] = {
+        "tasks": len(tasks), "top_down": top_down, "seed": seed, "chars_per_s": cps, "modes": results,
+    }  # fmt: skip
     if "hearth" in results and "naive" in results:
         h, n = results["hearth"], results["naive"]
         report["hearth_over_naive"] = {
             "keystrokes_saved": _ratio(h["keystrokes_saved"], n["keystrokes_saved"]),
             "accepted_chars": _ratio(h["accepted_chars"], n["accepted_chars"]),
+        }
+    if "hearth" in results and "noreuse" in results:
+        h, r = results["hearth"], results["noreuse"]
+        report["reuse_on_over_off"] = {
+            "p50_ms": _ratio(h["latency_ms"]["p50"], r["latency_ms"]["p50"]),
+            "p95_ms": _ratio(h["latency_ms"]["p95"], r["latency_ms"]["p95"]),
+            "acceptance_rate": _ratio(h["acceptance_rate"], r["acceptance_rate"]),
+            "keystrokes_saved": _ratio(h["keystrokes_saved"], r["keystrokes_saved"]),
         }
     if "hearth" in results and "nofilter" in results:
         h, f = results["hearth"], results["nofilter"]
@@ -284,7 +309,7 @@ def format_report(report: dict[str, Any]) -> str:
         for language, lr in r["by_language"].items():
             rows.append(f"  {language:<12} shown {lr['shown']:>4}  rate {pct(lr['acceptance_rate']):>6}  "
                         f"saved {pct(lr['keystrokes_saved']):>6}")  # fmt: skip
-    for key in ("hearth_over_naive", "filter_on_over_off"):
+    for key in ("hearth_over_naive", "filter_on_over_off", "reuse_on_over_off"):
         if key in report:
             rows.append(f"{key}: " + ", ".join(f"{k} {v}x" for k, v in report[key].items()))
     return "\n".join(rows)

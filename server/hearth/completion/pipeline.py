@@ -187,7 +187,7 @@ class CompletionPipeline:
         cursor = Cursor(doc.text[:offset], doc.text[offset:])
         self._memory.fit((answer_settings(settings), self._backend.status().model_path))
         # Before the debounce: an answer the server has is shown at once.
-        found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix)
+        found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix) if settings.reuse else None
         reused = await self._reused(found, automatic, timings) if found is not None else None
         if found is None or reused is None:
             kept = await self._fresh(doc, cursor, settings, automatic, is_current, outcome, timings, debounce)
