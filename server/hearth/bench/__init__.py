@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hearth.lsp.stdio_client import StdioClient
@@ -19,6 +20,35 @@ def start_server(options: dict[str, Any], root_uri: str | None = None) -> StdioC
         client.close()
         raise
     return client
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident memory of a process and its descendants (the model worker), summed.
+
+    Each process's own peak (VmHWM) is read from /proc, so the sum bounds the
+    peak they reached together from above. None where /proc is not there.
+    """
+    total_kb, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        proc = Path("/proc") / str(current)
+        try:
+            status = (proc / "status").read_text()
+        except OSError:
+            if current == pid:
+                return None
+            continue
+        peaks = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+        total_kb += int(peaks[0]) if peaks else 0
+        for task in proc.glob("task/*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return round(total_kb / 1024, 1)
 
 
 def position(text: str, offset: int) -> dict[str, int]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hearth.bench import position, start_server
+from hearth.bench import peak_rss_mb, position, start_server
 from hearth.bench.developer import Task, Typist, keystroke_count, match_suggestion, next_keystroke
 from hearth.events import outcome_total
 from hearth.lsp.stdio_client import ResponseTimeout, StdioClient
@@ -220,6 +220,7 @@ def run_mode(
             per_language.setdefault(task.language, Tally()).add(session.tally)
             total.add(session.tally)
         totals = client.request("hearth/status", {})["result"]["totals"]
+        peak_mb = peak_rss_mb(client.process.pid)
     finally:
         client.close()
     wall_s = time.monotonic() - started
@@ -232,6 +233,7 @@ def run_mode(
         "hidden_by_filter": totals.get(outcome_total(Outcome.HIDDEN_BY_FILTER), 0),
         "cut_to_first_line_by_filter": totals.get(outcome_total(Outcome.FIRST_LINE_SHOWN), 0),
         "model_s": round(model_s, 1),
+        "peak_rss_mb": peak_mb,
         "idle_s": round(max(0.0, wall_s - model_s), 1),
         "by_language": {lang: t.summary() for lang, t in sorted(per_language.items())},
     }
@@ -304,7 +306,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{pct(r['acceptance_rate']):>7} {r['accepted_chars']:>6} "
             f"{pct(r['share_of_chars_from_suggestions']):>10} {pct(r['keystrokes_saved']):>7} "
             f"{pct(r['multiline_share_of_accepted_chars']):>6} {lat['p50'] or '-':>7} {lat['p95'] or '-':>7} "
-            f"{lat['p99'] or '-':>7} {r['cancelled']:>6} {r['model_s']:>7}"
+            f"{lat['p99'] or '-':>7} {r['cancelled']:>6} {r['model_s']:>7}  peak RSS {r['peak_rss_mb']} MB"
         )
         for language, lr in r["by_language"].items():
             rows.append(f"  {language:<12} shown {lr['shown']:>4}  rate {pct(lr['acceptance_rate']):>6}  "
