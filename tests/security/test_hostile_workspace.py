@@ -219,7 +219,8 @@ def test_a_jedi_project_file_never_picks_the_python_that_runs(tmp_path):
     (folder / "build.py").write_text(source)
     # No workspace folder and the folder as working directory: jedi would look for .jedi here.
     client = StdioClient(env={"PYTHONUNBUFFERED": "1"}, cwd=folder)
-    client.initialize({"debounceMs": 0, "memberCheck": True, "filter": False})
+    # reuse off: asking at the same places again must build a new prompt, with what jedi found since.
+    client.initialize({"debounceMs": 0, "memberCheck": True, "filter": False, "reuse": False})
     assert client.wait_model_ready()["state"] == "ready"
     uri = (folder / "build.py").as_uri()
     client.open_document(uri, "python", source)

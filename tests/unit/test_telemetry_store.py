@@ -296,7 +296,11 @@ def test_every_outcome_is_filed_by_the_enum(tmp_path, outcome):
     shown = outcome in (Outcome.SHOWN, Outcome.FIRST_LINE_SHOWN)
     rows = sink.rows(completion_event(outcome=outcome, shown=shown), 1.0)
     assert rows[-1]["kind"] == outcome.row_kind and json.loads(rows[-1]["data"])["outcome"] == outcome.value
-    expected = {Outcome.SKIPPED_BY_FILTER: "skipped", Outcome.HIDDEN_BY_FILTER: "filtered"}
+    expected = {
+        Outcome.SKIPPED_BY_FILTER: "skipped",
+        Outcome.HIDDEN_BY_FILTER: "filtered",
+        Outcome.PREFETCHED: "prefetched",
+    }
     assert outcome.row_kind == ("offered" if shown else expected.get(outcome, "dropped"))
 
 
