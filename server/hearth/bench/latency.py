@@ -17,7 +17,9 @@ Modes, each a view of one mechanism:
 - scope-switch: a developer moving between functions in two files, coming
   back to each a character further on: the first visit is a cold prompt,
   each return should restore the KV cache the worker kept. Run with the
-  saved caches and without (`savedStatesMb` 0), on the same places.
+  saved caches and without (`savedStatesMb` 0), on the same places, with
+  the prompt evaluation time per round (the first return may find a context
+  block that changed meanwhile: jedi answers in the background).
 - after-accept: a suggestion accepted, then the user goes on (Enter at the
   end of a finished line): the time from the accept to the next suggestion,
   with the next one made ahead and without (`prefetch` off). The user reads
@@ -200,7 +202,8 @@ def _scope_switch(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     files = [path, path.with_name("encoder.py")] if path.with_name("encoder.py").exists() else [path]
     runs = {}
     for name, extra in (("saved", {}), ("none", {"savedStatesMb": 0})):
-        runs[name] = _visits(files, {"deadlineMs": 60000, "debounceMs": 0, **settings, **extra})
+        options = {"deadlineMs": 60000, "debounceMs": 0, "filter": False, **settings, **extra}
+        runs[name] = _visits(files, options)
     saved, none = runs["saved"], runs["none"]
     return {
         "places": saved["places"],
@@ -218,6 +221,7 @@ def _visits(files: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
     places: list[tuple[str, str, int]] = []
     first: list[float] = []
     back: list[float] = []
+    prompt_ms: list[list[float]] = [[] for _ in range(SCOPE_ROUNDS)]
     restored: list[float] = []
     try:
         for number, path in enumerate(files):
@@ -229,10 +233,11 @@ def _visits(files: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
         for round_number in range(SCOPE_ROUNDS):
             for uri, text, offset in places:
                 # Back a character further on: the prompt's start is the same, its end is not.
-                _response, latency = _request(client, uri, text, offset + round_number, trigger=1)
+                _response, latency = _request(client, uri, text, offset + round_number, trigger=2)
                 recent = client.request("hearth/status", {})["result"]["recent"]
                 event = next(e for e in reversed(recent) if e.get("event") == "completion")
                 (first if round_number == 0 else back).append(latency)
+                prompt_ms[round_number].append(event.get("timings_ms", {}).get("model_prompt", 0.0))
                 if round_number and event.get("prompt_tokens"):
                     restored.append(event.get("restored_tokens", 0) / event["prompt_tokens"])
     finally:
@@ -244,12 +249,14 @@ def _visits(files: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
         "come_back_p50_ms": percentile(back, 0.5),
         "come_back_p95_ms": percentile(back, 0.95),
         "come_back_restored_fraction": round(statistics.fmean(restored), 3) if restored else 0.0,
+        # Prompt evaluation alone, per round: the part a cold prompt costs (the rest is decoding).
+        "prompt_p95_ms_by_round": [percentile(r, 0.95) for r in prompt_ms],
     }
 
 
 def _after_accept(path: Path, points: int, settings: dict[str, Any]) -> dict[str, Any]:
     return {
-        name: _accepts(path, points, {"deadlineMs": 60000, **settings, "prefetch": on})
+        name: _accepts(path, points, {"deadlineMs": 60000, "filter": False, **settings, "prefetch": on})
         for name, on in (("prefetch", True), ("none", False))
     }
 
@@ -384,7 +391,8 @@ def run_latency_bench(
             print(f"scope-switch {name:>5}: {r['places']} places x {scope['rounds']} rounds  "
                   f"first visit p50/p95 {r['first_visit_p50_ms']}/{r['first_visit_p95_ms']} ms  "
                   f"come back p50/p95 {r['come_back_p50_ms']}/{r['come_back_p95_ms']} ms  "
-                  f"restored {r['come_back_restored_fraction']:.0%}")  # fmt: skip
+                  f"restored {r['come_back_restored_fraction']:.0%}  "
+                  f"prompt p95 by round {r['prompt_p95_ms_by_round']} ms")  # fmt: skip
     accept = report.get("after_accept")
     if accept is not None:
         for name in ("prefetch", "none"):
