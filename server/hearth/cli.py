@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     edits.add_argument("--no-grammar", action="store_true", help="drafts without the grammar (to compare)")
     edits.add_argument("--no-name-check", action="store_true",
                        help="without the pyflakes check of drafts (to measure what it catches)")  # fmt: skip
+    edits.add_argument("--no-lookup", action="store_true",
+                       help="without lookup decoding of drafts (to measure what it buys)")  # fmt: skip
     edits.add_argument("--only", help="only tasks whose name contains this")
     edits.add_argument("--json", action="store_true")
     _model_options(edits)
@@ -234,7 +236,9 @@ def _dispatch(argv: list[str] | None) -> int:
     if args.command == "bench" and args.bench_command == "edits":
         from hearth.bench.edits import EditChecks, run_edits_bench
 
-        checks = EditChecks(grammar=not args.no_grammar, names=not args.no_name_check)
+        checks = EditChecks(
+            grammar=not args.no_grammar, names=not args.no_name_check, lookup=not args.no_lookup
+        )
         return run_edits_bench(settings, checks, args.only, args.json)
     if args.command == "bench" and args.bench_command == "humaneval":
         from hearth.bench.humaneval import run_humaneval_bench

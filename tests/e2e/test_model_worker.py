@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from multiprocessing import Value
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,40 @@ def test_coming_back_to_a_place_restores_its_kv_cache_and_answers_the_same(engin
     assert back.text == there.text == cold.text
     assert engine._saved.bytes <= engine.info.saved_states_mb << 20 and len(engine._saved) >= 1
     assert engine.info.kv_bytes_per_token > 0
+
+
+COPIED = (Path(__file__).parents[2] / "server" / "hearth" / "completion" / "reuse.py").read_text()
+CLASS = COPIED[COPIED.index("class AnswerMemory") :][:1500]
+
+
+def _agree_until_a_near_tie(plain, drafted):
+    """Greedy decoding with lookup drafts is greedy decoding: the same tokens, except that a
+    batch of several tokens may tip a near tie of logits the other way (and all after it)."""
+    for number, ((end_a, logprob_a), (end_b, logprob_b)) in enumerate(
+        zip(plain.token_logprobs, drafted.token_logprobs, strict=False)
+    ):
+        if end_a != end_b or plain.text[:end_a] != drafted.text[:end_b]:
+            # Each run chose its token as the most likely one: at a tie both are about as likely.
+            assert abs(logprob_a - logprob_b) < 0.35, (number, plain.text[:end_a], drafted.text[:end_b])
+            return number
+    assert plain.text == drafted.text
+    return len(plain.token_logprobs)
+
+
+def test_lookup_decoding_drafts_from_the_text_and_decodes_as_greedy_does(engine):
+    prompt = CLASS + "\n\n\n# A copy of the class above, unchanged:\n" + CLASS[:120]
+    job = lambda n, lookup, grammar="": Generate(  # noqa: E731
+        n, time.time(),
+        GenerationRequest(prompt, max_tokens=48, deadline_s=120, lookup=lookup, grammar=grammar),
+    )  # fmt: skip
+    plain = engine.generate(job(1, False), Value("i", 0))
+    drafted = engine.generate(job(2, True), Value("i", 0))
+    assert plain.drafted_tokens == 0 and drafted.drafted_tokens > 0
+    # The output copies the class: the model agrees with drafted tokens.
+    assert drafted.draft_accepted_tokens > 0
+    _agree_until_a_near_tie(plain, drafted)
+    # Under a grammar every choice, drafted or not, is one the grammar allows.
+    grammar = "root ::= [a-z_ =:(),.\\n]*\n"
+    constrained = engine.generate(job(3, True, grammar), Value("i", 0))
+    assert constrained.generated_tokens > 0 and re.fullmatch(r"[a-z_ =:(),.\n]*", constrained.text)
+    _agree_until_a_near_tie(engine.generate(job(4, False, grammar), Value("i", 0)), constrained)

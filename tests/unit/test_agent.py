@@ -366,10 +366,12 @@ def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path):
     failure = _import_failure(root, ["shelf/pricing.py"])
     assert failure is not None and failure.startswith("shelf.pricing no longer imports: NameError")
     row = {"ok": False, "offered": True, "breaks": failure, "drafts": 1, "well_formed": 1, "seconds": 1.0,
-           "kind": "behaviour"}  # fmt: skip
+           "kind": "behaviour", "generated_tokens": 30, "decode_ms": 500.0, "drafted_tokens": 20,
+           "draft_accepted_tokens": 15}  # fmt: skip
     refused = {**row, "offered": False, "breaks": None}
     summary = summarize([row, refused])
     assert summary["offered_that_break"] == "1/1" and summary["offered_share"] == 0.5
+    assert summary["decode_tokens_per_s"] == 60.0 and summary["draft_acceptance"] == 0.75
 
 
 def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_named(project):

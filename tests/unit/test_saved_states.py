@@ -1,6 +1,7 @@
-"""The worker's saved KV caches as plain data: which one comes back, and what they may hold."""
+"""The worker's plain-data parts: saved KV caches (which comes back, what they may hold) and
+the lookup drafts (what follows the last tokens' earlier occurrence)."""
 
-from hearth.model.worker import SavedStates, _Saved
+from hearth.model.worker import SavedStates, _lookup, _Saved
 
 
 def saved(tokens, size=10):
@@ -32,3 +33,11 @@ def test_states_are_bounded_in_number_and_bytes_and_a_state_another_holds_is_not
     too_big = SavedStates(4, 5)
     too_big.add(saved([1], size=6))
     assert len(too_big) == 0
+
+
+def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
+    history = [1, 2, 3, 4, 5, 9, 1, 2, 3, 7, 8, 1, 2, 3]
+    assert _lookup(history, (3, 2), 2) == [7, 8]  # the latest earlier "1 2 3", not the first
+    assert _lookup([5, 6, 9, 6], (3, 2), 4) == []  # no earlier "9 6" nor "6 9 6"
+    assert _lookup([4, 6, 1, 6], (3, 1), 4) == [1, 6]  # a shorter n-gram when the longer has none
+    assert _lookup([1], (3, 2), 4) == []

@@ -35,7 +35,7 @@ from hearth.agent.workspace import PathRefused
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
-from hearth.model.backend import GenerationRequest, ModelBackend, Spans
+from hearth.model.backend import GenerationRequest, GenerationResult, ModelBackend, Spans
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class Attempt:
     draft: str
     problem: str
     seconds: float
+    generation: GenerationResult | None = None
+    """What the model did for the draft (tokens, timings, lookup drafts)."""
 
 
 @dataclass
@@ -110,6 +112,9 @@ class AgentSettings:
     """Off only to measure what the grammar buys (hearth bench edits --no-grammar)."""
     name_check: bool = True
     """Off only to measure what the pyflakes check catches (hearth bench edits --no-name-check)."""
+    lookup: bool = True
+    """Draft tokens from the files being edited (a draft mostly copies them); off only to measure
+    what it buys (hearth bench edits --no-lookup)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AgentSettings:
@@ -188,9 +193,10 @@ class EditAgent:
                 result.message = "stopped"
                 return result
             started = self._clock()
-            draft = self._generate(
+            generated = self._generate(
                 _prompt(request.instruction, excerpts, feedback), grammar, number, should_stop
             )
+            draft = generated.text
             try:
                 new_texts = apply_blocks(files, parse_blocks(draft))
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
@@ -199,7 +205,7 @@ class EditAgent:
                 problems, checks = self._check(changes)
             except (EditFailed, PathRefused) as exc:
                 problems, checks = [str(exc)], ()
-            result.attempts.append(Attempt(draft, "; ".join(problems), self._clock() - started))
+            result.attempts.append(Attempt(draft, "; ".join(problems), self._clock() - started, generated))
             if not problems:
                 result.changes, result.checks = changes, checks
                 result.message = f"drafted by the model in {len(result.attempts)} attempt(s)"
@@ -211,7 +217,7 @@ class EditAgent:
 
     def _generate(
         self, prompt: tuple[str, Spans], grammar: str, attempt: int, should_stop: Callable[[], bool]
-    ) -> str:
+    ) -> GenerationResult:
         handle = self._backend.submit(
             GenerationRequest(
                 prompt=prompt[0],
@@ -225,17 +231,18 @@ class EditAgent:
                 repeat_penalty=1.0 if grammar else 1.1,
                 temperature=min(0.9, 0.4 * attempt),
                 seed=attempt,
+                lookup=self._settings.lookup,
             )
         )
         # Poll, so that a cancelled edit stops the model within a token rather than after the draft.
         deadline = self._clock() + 180
         while not should_stop() and self._clock() < deadline:
             try:
-                return handle.future.result(timeout=0.1).text
+                return handle.future.result(timeout=0.1)
             except concurrent.futures.TimeoutError:
                 continue
         handle.cancel()
-        return ""
+        return GenerationResult(text="", stop_reason="cancelled")
 
     def _check(self, changes: list[FileChange]) -> tuple[list[str], tuple[str, ...]]:
         """What is wrong with an edit, and the checks it went through (all passed when nothing is)."""

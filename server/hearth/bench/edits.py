@@ -223,6 +223,7 @@ def run_task(
             EditRequest(task.instruction, focus=_focus(root, task))
         )
         seconds = time.monotonic() - started
+        generations = [a.generation for a in result.attempts if a.generation is not None]
         problem = None if result.ok else result.message
         breaks = None
         if result.ok:
@@ -244,12 +245,18 @@ def run_task(
             "drafts": len(result.attempts),
             "well_formed": result.well_formed,
             "seconds": round(seconds, 2),
+            "generated_tokens": sum(g.generated_tokens for g in generations),
+            "decode_ms": round(sum(g.decode_ms for g in generations), 1),
+            "drafted_tokens": sum(g.drafted_tokens for g in generations),
+            "draft_accepted_tokens": sum(g.draft_accepted_tokens for g in generations),
         }
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     drafts = sum(r["drafts"] for r in rows)
     offered = [r for r in rows if r["offered"]]
+    generated, decode_ms = sum(r["generated_tokens"] for r in rows), sum(r["decode_ms"] for r in rows)
+    drafted, accepted = sum(r["drafted_tokens"] for r in rows), sum(r["draft_accepted_tokens"] for r in rows)
     return {
         "tasks": len(rows),
         "success_rate": round(sum(r["ok"] for r in rows) / max(1, len(rows)), 3),
@@ -259,6 +266,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "well_formed_share": round(sum(r["well_formed"] for r in rows) / drafts, 3) if drafts else None,
         "seconds_p50": round(statistics.median(r["seconds"] for r in rows), 2) if rows else None,
         "seconds_mean": round(statistics.fmean(r["seconds"] for r in rows), 2) if rows else None,
+        "decode_tokens_per_s": round(generated / (decode_ms / 1000), 1) if decode_ms else None,
+        "draft_acceptance": round(accepted / drafted, 3) if drafted else None,
         "by_kind": {
             kind: f"{sum(r['ok'] for r in rows if r['kind'] == kind)}/{sum(r['kind'] == kind for r in rows)}"
             for kind in dict.fromkeys(r["kind"] for r in rows)
@@ -272,6 +281,7 @@ class EditChecks:
 
     grammar: bool = True
     names: bool = True
+    lookup: bool = True
 
 
 def run_edits_bench(settings: Settings, checks: EditChecks, only: str | None, as_json: bool) -> int:
@@ -287,6 +297,7 @@ def run_edits_bench(settings: Settings, checks: EditChecks, only: str | None, as
         "model": status.model_name or status.model_path,
         "grammar": checks.grammar,
         "name_check": checks.names,
+        "lookup": checks.lookup,
         **summarize(rows),
     }
     if as_json:
@@ -302,8 +313,9 @@ def _run_tasks(
     with tempfile.TemporaryDirectory() as temp:
         baseline = failing_tests(copy_project(Path(temp) / "p"))
     agent_settings = replace(
-        AgentSettings.from_settings(settings), grammar=checks.grammar, name_check=checks.names
-    )
+        AgentSettings.from_settings(settings), grammar=checks.grammar, name_check=checks.names,
+        lookup=checks.lookup,
+    )  # fmt: skip
     rows = []
     for task in tasks:
         rows.append(run_task(task, manager, agent_settings, baseline))

@@ -85,6 +85,9 @@ class GenerationRequest:
     exclusive: bool = False
     """A chat or edit turn: while it runs, completion requests are refused rather than
     cancelling it (a keystroke must not kill an answer the user is reading)."""
+    lookup: bool = False
+    """Draft tokens from the prompt and check them in one batch (greedy requests): pays where
+    the output copies the input, as edits do."""
     repeat_penalty: float = 1.0
     temperature: float = 0.0
     """0 is greedy (completions); retries of an edit sample, or they would repeat the same draft."""
@@ -107,6 +110,9 @@ class GenerationResult:
     prompt_ms: float = 0.0
     """Prompt evaluation: from start to the first token."""
     decode_ms: float = 0.0
+    drafted_tokens: int = 0
+    """Lookup decoding: tokens drafted from the text, and those the model agreed with."""
+    draft_accepted_tokens: int = 0
     token_logprobs: tuple[tuple[int, float], ...] = ()
     """Per generated token: where it ends in `text` (characters) and its log-probability,
     so that what is finally shown, often a prefix, can be scored on its own."""

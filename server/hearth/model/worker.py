@@ -200,14 +200,21 @@ class _Engine:
 
         if request.temperature > 0:
             self._llm.set_seed(request.seed)
-        generator = self._llm.generate(
-            prompt,
-            temp=request.temperature,
-            top_k=1 if request.temperature <= 0 else 40,
-            repeat_penalty=request.repeat_penalty,
-            stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
-            grammar=self._grammar(request.grammar),
-        )
+        lookup = request.lookup and request.temperature <= 0 and request.repeat_penalty == 1.0
+        generator: Any
+        if lookup:
+            decoder = LookupDecoder(self._llm, request.grammar)
+            generator = decoder.tokens(prompt, state)
+            state.last_logits = decoder.logits
+        else:
+            generator = self._llm.generate(
+                prompt,
+                temp=request.temperature,
+                top_k=1 if request.temperature <= 0 else 40,
+                repeat_penalty=request.repeat_penalty,
+                stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
+                grammar=self._grammar(request.grammar),
+            )
         sent = 0
         try:
             for token in generator:
@@ -260,6 +267,8 @@ class _Engine:
             prompt_ms=(first - started) * 1000,
             decode_ms=(ended - first) * 1000,
             token_logprobs=tuple(zip(state.ends, state.logprobs, strict=True)),
+            drafted_tokens=decoder.drafted if lookup else 0,
+            draft_accepted_tokens=decoder.accepted if lookup else 0,
         )
 
     def _come_back(self, prompt: list[int], reused: int) -> tuple[int, int]:
@@ -359,7 +368,8 @@ class _DecodeState:
         self._job_id = job_id
         self._cancel_below = cancel_below
         self._deadline = deadline
-        self._last_logits = last_logits
+        self.last_logits = last_logits
+        """The logits the token being recorded was chosen from."""
         self.logprobs: list[float] = []
         self.ends: list[int] = []
         """Where each token ends in the generated text, in characters."""
@@ -375,7 +385,7 @@ class _DecodeState:
         return False
 
     def record(self, token: int, text_end: int) -> None:
-        logits = self._last_logits()
+        logits = self.last_logits()
         top = float(logits.max())
         log_total = top + math.log(float(_exp_sum(logits, top)))
         self.logprobs.append(float(logits[token]) - log_total)
@@ -386,6 +396,115 @@ def _exp_sum(logits: Any, top: float) -> float:
     import numpy as np
 
     return float(np.exp(logits - top).sum())
+
+
+LOOKUP_NGRAMS = (3, 2)
+"""Lengths of the token sequence at the end looked up earlier in the text, longest first."""
+LOOKUP_DRAFT = 8
+"""Tokens drafted at once: what follows the earlier occurrence."""
+LOOKUP_QUIET = 4
+"""Plain steps after a draft whose first token the model rejected."""
+
+
+class LookupDecoder:
+    """Greedy decoding that drafts from the text itself and checks the draft in one batch.
+
+    Where the output copies its input (an edit's SEARCH block is file text, its
+    REPLACE mostly is), the tokens after the last few generated ones are often
+    those that followed them earlier in the prompt. They are evaluated together
+    with the next token, with logits at every drafted position; each drafted
+    token the model would have chosen itself is kept, the first it would not
+    ends the draft, and the cache is cut back there. The output is the greedy
+    output (a batch of several tokens can break a near tie of logits the other
+    way). A grammar constrains every choice, drafted or not.
+    """
+
+    def __init__(self, llm: Any, grammar: str = "") -> None:
+        self._llm = llm
+        self._n_vocab = llm.n_vocab()
+        self._grammar = grammar
+        self._row: Any = None
+        self.drafted = 0
+        self.accepted = 0
+
+    def logits(self) -> Any:
+        return self._row
+
+    def tokens(self, prompt: list[int], state: _DecodeState) -> Any:
+        """The generated tokens, one at a time; `state.should_stop` is checked before each batch."""
+        import ctypes
+
+        import llama_cpp
+        import numpy as np
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        llm = self._llm
+        sampler = None
+        candidates = None
+        if self._grammar:
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, self._grammar.encode("utf-8"), b"root")
+            candidates = LlamaTokenDataArray(n_vocab=self._n_vocab)
+        history = list(prompt)
+        pending = [prompt[-1]]
+        n_past = len(prompt) - 1
+        llm.n_tokens = n_past
+        quiet = 0
+        try:
+            while not state.should_stop(None, None):
+                # After a draft the model rejected outright, a few plain steps: where the
+                # output does not copy, drafting only costs the extra rows of logits.
+                draft = _lookup(history, LOOKUP_NGRAMS, LOOKUP_DRAFT) if not quiet else []
+                quiet = max(0, quiet - 1)
+                batch = pending + draft
+                llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+                llm._batch.set_batch(batch, n_past=n_past, logits_all=True)
+                llm._ctx.decode(llm._batch)
+                llm.input_ids[n_past : n_past + len(batch)] = batch
+                llm.n_tokens = n_past + len(batch)
+                self.drafted += len(draft)
+                row_at = len(pending) - 1
+                while True:
+                    raw = llama_cpp.llama_get_logits_ith(llm.ctx, row_at)
+                    # A view: it is read (the token's log-probability) before the next decode.
+                    self._row = np.ctypeslib.as_array(raw, shape=(self._n_vocab,))
+                    chosen = self._row
+                    if sampler is not None and candidates is not None:
+                        candidates.copy_logits(self._row)
+                        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates.candidates))
+                        chosen = candidates.candidates_data.logit
+                    token = int(np.argmax(chosen))
+                    if sampler is not None:
+                        llama_cpp.llama_sampler_accept(sampler, token)
+                    history.append(token)
+                    yield token
+                    drafted_at = row_at - (len(pending) - 1)
+                    if drafted_at < len(draft) and draft[drafted_at] == token:
+                        self.accepted += 1
+                        row_at += 1
+                        continue
+                    if draft and drafted_at == 0:
+                        quiet = LOOKUP_QUIET
+                    break
+                # Keep what was evaluated up to the last token the model agreed with.
+                n_past += row_at + 1
+                llm.n_tokens = n_past
+                pending = [token]
+        finally:
+            if sampler is not None:
+                llama_cpp.llama_sampler_free(sampler)
+
+
+def _lookup(history: list[int], ngrams: tuple[int, ...], size: int) -> list[int]:
+    """The tokens that followed the latest earlier occurrence of the last n tokens."""
+    for n in ngrams:
+        if len(history) <= n:
+            continue
+        tail = history[-n:]
+        for start in range(len(history) - n - 1, -1, -1):
+            if history[start : start + n] == tail:
+                return history[start + n : start + n + size]
+    return []
 
 
 MIN_GAIN_TOKENS = 64
