@@ -357,11 +357,15 @@ def test_a_corrupt_checkpoint_file_is_moved_aside_and_checkpoints_go_on(tmp_path
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path):
-    from hearth.bench.edits import _import_failure, copy_project, summarize
+def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path, monkeypatch):
+    from hearth.bench.edits import _import_failure, copy_project, failing_tests, summarize
 
+    # As under the CLI: Hearth isolates itself, and its children inherit safe-path.
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
     root = copy_project(tmp_path / "project")
     assert _import_failure(root, ["shelf/pricing.py", "tests/test_shelf.py", "README.md"]) is None
+    # The project's tests find its package: only the test of the bug a task fixes fails.
+    assert failing_tests(root) == {"tests/test_shelf.py::test_pricing"}
     (root / "shelf" / "pricing.py").write_text("TAX = RATE * 2\n")
     failure = _import_failure(root, ["shelf/pricing.py"])
     assert failure is not None and failure.startswith("shelf.pricing no longer imports: NameError")

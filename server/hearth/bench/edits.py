@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -178,10 +179,16 @@ TASKS = [
 ]  # fmt: skip
 
 
+def _project_env(root: Path) -> dict[str, str]:
+    """The bench's own project on sys.path: Hearth's processes (and so their children) run
+    with PYTHONSAFEPATH, which keeps the working directory off it."""
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
 def failing_tests(root: Path) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "tests"],
-        cwd=root, capture_output=True, text=True, timeout=300,
+        cwd=root, env=_project_env(root), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     failed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("FAILED ")}
     if result.returncode not in (0, 1) and not failed:
@@ -195,8 +202,8 @@ def _import_failure(root: Path, paths: list[str]) -> str | None:
         if not path.endswith(".py") or path.startswith("tests/"):
             continue
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, env=_project_env(root),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["?"])[-1]
             return f"{module} no longer imports: {last}"
