@@ -105,6 +105,8 @@ class _Session:
         self.version = 0
         self.tally = Tally(keystrokes_without=keystroke_count(task.span), chars=len(task.span))
         self.sent_at: dict[int | str, float] = {}
+        self.shown_ids: set[str] = set()
+        """Suggestions shown: one typed along and shown again is still one."""
 
     def insert(self, text: str) -> None:
         self.version += 1
@@ -155,7 +157,10 @@ class _Session:
             return 0
         item = items[0]
         text = item["insertText"]
-        self.tally.shown += 1
+        sid = str((item.get("command") or {}).get("arguments", [""])[0])
+        if sid not in self.shown_ids:
+            self.shown_ids.add(sid)
+            self.tally.shown += 1
         multiline = "\n" in text.rstrip()
         client.notify("textDocument/didShowCompletion", {"item": item})
         match = match_suggestion(text, upcoming)
