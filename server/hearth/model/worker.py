@@ -284,8 +284,9 @@ class _Engine:
         best = self._saved.best(prompt)
         if best is not None and best[1] >= reused + MIN_GAIN_TOKENS:
             self._save_held(held)
-            self._restore(best[0])
-            return best[1], best[1]
+            if self._restore(best[0]):
+                return best[1], best[1]
+            return 0, 0  # the cache is empty now: evaluate cold
         if held - reused >= MIN_GAIN_TOKENS:
             self._save_held(held)
         return reused, 0
@@ -306,7 +307,7 @@ class _Engine:
         tokens = tuple(int(t) for t in self._llm.input_ids[:held])
         self._saved.add(_Saved(tokens, ctypes.string_at(buffer, written)))
 
-    def _restore(self, saved: _Saved) -> None:
+    def _restore(self, saved: _Saved) -> bool:
         import ctypes
 
         import llama_cpp
@@ -314,10 +315,11 @@ class _Engine:
         self._llm._ctx.kv_cache_clear()
         buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
         if llama_cpp.llama_state_seq_set_data(self._llm.ctx, buffer, len(saved.data), 0) == 0:
-            self._llm.n_tokens = 0  # could not restore: evaluate cold, as before
-            return
+            self._llm.n_tokens = 0
+            return False
         self._llm.input_ids[: len(saved.tokens)] = saved.tokens
         self._llm.n_tokens = len(saved.tokens)
+        return True
 
     def _prefill(self, prompt: list[int], reused: int, state: _DecodeState) -> bool:
         """Evaluate all but the last prompt token in small chunks; False if stopped.
