@@ -619,7 +619,6 @@ class _Failed:
     reason: str
     result: GenerationResult | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
-    context: ContextBlock = field(default_factory=ContextBlock)
 
 
 def answer_settings(settings: Settings) -> tuple[object, ...]:
