@@ -149,6 +149,11 @@ export interface DeleteConversationResult {
 
 export type StatusParams = Record<string, never>;
 
+export interface PromptProgressInfo {
+  evaluatedTokens: number;
+  promptTokens: number;
+}
+
 export interface ModelInfo {
   state: string;
   message: string;
@@ -158,6 +163,7 @@ export interface ModelInfo {
   loadSeconds: number | null;
   restarts: number;
   workerPid: number | null;
+  evaluating?: PromptProgressInfo;
 }
 
 export interface StatusResult {

@@ -12,9 +12,13 @@ import pytest
 
 from hearth.model.backend import GenerationRequest
 from hearth.model.catalog import resolve_model
-from hearth.model.ipc import Generate
+from hearth.model.ipc import Evaluated, Generate, Text
 from hearth.model.stopping import loop_cut
-from hearth.model.worker import MIN_GAIN_TOKENS, WorkerConfig, _Engine
+from hearth.model.worker import MIN_GAIN_TOKENS, PREFILL_CHUNK, WorkerConfig, _Engine
+
+# The deadline is not what these tests are about: one that a loaded machine's cold prompt and
+# decoding can reach cuts an answer short, and the comparisons below would read that as a bug.
+NO_DEADLINE_S = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +28,7 @@ def engine(tmp_path_factory):
 
 
 def generate(engine, prompt: str):
-    # A generous deadline: a loaded machine's cold prompt must not decide what these tests see.
-    job = Generate(1, time.time(), GenerationRequest(prompt, max_tokens=8, deadline_s=120))
+    job = Generate(1, time.time(), GenerationRequest(prompt, max_tokens=8, deadline_s=NO_DEADLINE_S))
     return engine.generate(job, Value("i", 0))
 
 
@@ -51,7 +54,7 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     filler = "def f():\n    return 1\n" * 400  # far more than the 512-token context
     text, control = chatml([Message("system", "You are Hearth."), Message("user", filler + "Question: why?")])
     request = GenerationRequest(text, control=control, keep_head=first_turn_end(control), max_tokens=4,
-                                deadline_s=120)  # fmt: skip
+                                deadline_s=NO_DEADLINE_S)  # fmt: skip
     result = engine.generate(Generate(1, time.time(), request), Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: result.prompt_tokens]
     shown = engine._llm.detokenize(evaluated, special=True).decode("utf-8", errors="replace")
@@ -59,7 +62,7 @@ def test_an_over_long_chat_keeps_its_system_turn_and_its_question(engine):
     assert shown.startswith("<|im_start|>system\nYou are Hearth.<|im_end|>\n")
     assert shown.endswith("Question: why?<|im_end|>\n<|im_start|>assistant\n")
     # Positive control: without a head to keep, the cut takes the system turn away.
-    plain = GenerationRequest(text, control=control, max_tokens=4, deadline_s=120)
+    plain = GenerationRequest(text, control=control, max_tokens=4, deadline_s=NO_DEADLINE_S)
     cut = engine.generate(Generate(2, time.time(), plain), Value("i", 0))
     evaluated = list(engine._llm.eval_tokens)[: cut.prompt_tokens]
     assert "You are Hearth." not in engine._llm.detokenize(evaluated, special=True).decode("utf-8", "replace")
@@ -70,12 +73,25 @@ def test_a_real_generation_never_ends_in_a_loop(engine):
     does, and stops after 30 tokens with stop_reason "repetition"). Whatever the model writes,
     the answer holds no loop, and what was streamed begins with it."""
     line = "The function adds up the prices of the items and applies the discount.\n"
-    request = GenerationRequest(line * 4, max_tokens=120, deadline_s=120, stream=True)
-    streamed: list[str] = []
-    result = engine.generate(Generate(3, time.time(), request), Value("i", 0), streamed.append)
+    request = GenerationRequest(line * 4, max_tokens=120, deadline_s=NO_DEADLINE_S, stream=True)
+    sent: list[Text | Evaluated] = []
+    result = engine.generate(Generate(3, time.time(), request), Value("i", 0), sent.append)
     assert result.generated_tokens > 0
     assert loop_cut(result.text) is None
-    assert "".join(streamed).startswith(result.text)
+    assert "".join(m.text for m in sent if isinstance(m, Text)).startswith(result.text)
+
+
+def test_the_worker_reports_how_far_it_has_read_the_prompt(engine):
+    engine._llm.reset()
+    request = GenerationRequest(_function("summed", 30), max_tokens=4, deadline_s=NO_DEADLINE_S)
+    sent: list[Text | Evaluated] = []
+    result = engine.generate(Generate(7, time.time(), request), Value("i", 0), sent.append)
+    progress = [m for m in sent if isinstance(m, Evaluated)]
+    assert result.prompt_tokens > 2 * PREFILL_CHUNK  # read in several chunks, each reported
+    assert len(progress) >= 3 and {m.id for m in progress} == {7}
+    assert {m.prompt_tokens for m in progress} == {result.prompt_tokens}
+    read = [m.tokens for m in progress]
+    assert read[0] == 0 and read == sorted(read) and read[-1] == result.prompt_tokens - 1
 
 
 def _function(name: str, body_lines: int) -> str:
@@ -86,9 +102,11 @@ def _function(name: str, body_lines: int) -> str:
 
 def test_coming_back_to_a_place_restores_its_kv_cache_and_answers_the_same(engine):
     first, other = _function("weighted", 14), _function("scaled", 14)
-    job = lambda n, prompt, cache=True: Generate(  # noqa: E731
-        n, time.time(), GenerationRequest(prompt, max_tokens=12, deadline_s=120, use_prompt_cache=cache)
-    )
+
+    def job(n: int, prompt: str, cache: bool = True) -> Generate:
+        request = GenerationRequest(prompt, max_tokens=12, deadline_s=NO_DEADLINE_S, use_prompt_cache=cache)
+        return Generate(n, time.time(), request)
+
     there = engine.generate(job(1, first), Value("i", 0))
     assert there.prompt_tokens >= 2 * MIN_GAIN_TOKENS and there.restored_tokens == 0
     elsewhere = engine.generate(job(2, other), Value("i", 0))
@@ -126,7 +144,7 @@ def test_lookup_decoding_drafts_from_the_text_and_decodes_as_greedy_does(engine)
     prompt = CLASS + "\n\n\n# A copy of the class above, unchanged:\n" + CLASS[:120]
     job = lambda n, lookup, grammar="": Generate(  # noqa: E731
         n, time.time(),
-        GenerationRequest(prompt, max_tokens=48, deadline_s=120, lookup=lookup, grammar=grammar),
+        GenerationRequest(prompt, max_tokens=48, deadline_s=NO_DEADLINE_S, lookup=lookup, grammar=grammar),
     )  # fmt: skip
     plain = engine.generate(job(1, False), Value("i", 0))
     drafted = engine.generate(job(2, True), Value("i", 0))

@@ -33,6 +33,20 @@ def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
     return client.request_nowait("textDocument/inlineCompletion", params, msg_id)
 
 
+def wait_reading_prompt(client: StdioClient, evaluated: int = 0) -> dict:
+    """How far the model has read the running generation's prompt, once past `evaluated` tokens.
+
+    Tests cancel after this rather than after a sleep: how far a sleep gets depends on the machine.
+    """
+    deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+    while time.monotonic() < deadline:
+        progress = client.request("hearth/status", {})["result"]["model"].get("evaluating")
+        if progress is not None and progress["evaluatedTokens"] > evaluated:
+            return progress
+        time.sleep(0.01)
+    raise AssertionError("the model never started reading the prompt")
+
+
 @pytest.fixture
 def client():
     c = StdioClient(env={"PYTHONUNBUFFERED": "1"})
@@ -79,14 +93,16 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
         {"settings": {"maxTokens": 400, "deadlineMs": 60000, "maxLines": 200, "multiline": "always"}},
     )
     msg_id = inline(client, position={"line": 17, "character": 0})
-    time.sleep(0.4)
+    wait_reading_prompt(client, evaluated=-1)
     client.notify("$/cancelRequest", {"id": msg_id})
     response = client.wait(msg_id, timeout=10)
     assert response["error"]["code"] == -32800
-    # The worker is free again at once: a new request is served without waiting for 400 tokens.
-    started = time.monotonic()
-    client.wait(inline(client), timeout=30)
-    assert time.monotonic() - started < 15
+    # The model stops reading or writing for it: nothing runs until the next request.
+    deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+    while client.request("hearth/status", {})["result"]["model"].get("evaluating") is not None:
+        assert time.monotonic() < deadline, "the cancelled generation never ended"
+        time.sleep(0.05)
+    assert "result" in client.wait(inline(client), timeout=LOADED_DEADLINE_MS / 1000)
     events = [
         e for e in client.request("hearth/status", {})["result"]["recent"] if e["event"] == "completion"
     ]
@@ -106,7 +122,8 @@ def test_cancel_interrupts_a_cold_prompt_and_keeps_what_was_evaluated(client):
     position = {"line": 201, "character": 11}
     params = {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}
     msg_id = client.request_nowait("textDocument/inlineCompletion", params)
-    time.sleep(1.0)
+    progress = wait_reading_prompt(client)  # a first chunk of the prompt is in the KV cache
+    assert progress["evaluatedTokens"] < progress["promptTokens"]
     client.notify("$/cancelRequest", {"id": msg_id})
     assert client.wait(msg_id, timeout=10)["error"]["code"] == -32800
     client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=60)

@@ -127,6 +127,12 @@ class StatusParams:
 
 
 @attrs.define
+class PromptProgressInfo:
+    evaluated_tokens: int
+    prompt_tokens: int
+
+
+@attrs.define
 class ModelInfo:
     state: str
     message: str
@@ -136,6 +142,8 @@ class ModelInfo:
     load_seconds: float | None
     restarts: int
     worker_pid: int | None
+    evaluating: PromptProgressInfo | None = None
+    """The prompt the model is reading now, while a generation runs."""
 
 
 @attrs.define

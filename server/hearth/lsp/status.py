@@ -19,6 +19,7 @@ from hearth.lsp.messages import (
     ContextResult,
     IndexCounts,
     ModelInfo,
+    PromptProgressInfo,
     RepoMapParams,
     RepoMapResult,
     StatusParams,
@@ -135,6 +136,9 @@ def status(ls: HearthServer, params: StatusParams) -> StatusResult:
             load_seconds=model.load_seconds,
             restarts=model.restarts,
             worker_pid=services.models.worker_pid,
+            evaluating=None
+            if model.evaluating is None
+            else PromptProgressInfo(model.evaluating.evaluated_tokens, model.evaluating.prompt_tokens),
         ),
         documents=len(services.documents),
         exact_token_counts=services.tokens.exact,

@@ -25,6 +25,15 @@ class ModelState(enum.Enum):
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """How far the worker has read the prompt of the generation it runs now."""
+
+    evaluated_tokens: int
+    """Prompt tokens in the KV cache so far (kept from before, restored or evaluated)."""
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
 class ModelStatus:
     state: ModelState
     message: str = ""
@@ -34,6 +43,8 @@ class ModelStatus:
     prompt_format: str = "prefix"
     load_seconds: float | None = None
     restarts: int = 0
+    evaluating: PromptProgress | None = None
+    """The prompt being read now: a cold one takes seconds on a laptop CPU."""
 
 
 @dataclass(frozen=True)

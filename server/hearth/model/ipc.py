@@ -72,6 +72,15 @@ class Text:
 
 
 @dataclass(frozen=True)
+class Evaluated:
+    """A generation's prompt is in the KV cache up to `tokens` of `prompt_tokens`."""
+
+    id: int
+    tokens: int
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
 class Speed:
     prompt_tokens_per_s: float
     decode_tokens_per_s: float
@@ -93,4 +102,4 @@ class Failed:
     message: str
 
 
-Reply = Loaded | Fatal | Text | Done | Failed
+Reply = Loaded | Fatal | Text | Evaluated | Done | Failed

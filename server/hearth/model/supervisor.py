@@ -30,6 +30,7 @@ from hearth.model.backend import (
     ModelState,
     ModelStatus,
     ModelUnavailable,
+    PromptProgress,
     TextCallback,
     WorkerCrashed,
 )
@@ -37,6 +38,7 @@ from hearth.model.catalog import ResolvedModel, check_gguf_file
 from hearth.model.ipc import (
     CountTokens,
     Done,
+    Evaluated,
     Exit,
     Failed,
     Fatal,
@@ -60,6 +62,7 @@ class _Job:
     generation: bool
     on_text: TextCallback | None = None
     exclusive: bool = False
+    evaluating: PromptProgress | None = None
 
 
 class WorkerHandle:
@@ -211,6 +214,11 @@ class LlamaWorkerBackend:
                             job.on_text(text)
                         except Exception:
                             log.exception("streamed text listener failed")
+                case Evaluated(id=job_id, tokens=tokens, prompt_tokens=prompt_tokens):
+                    with self._lock:
+                        job = self._jobs.get(job_id)
+                        if job is not None:
+                            job.evaluating = PromptProgress(tokens, prompt_tokens)
                 case Done(id=job_id) | Failed(id=job_id):
                     with self._lock:
                         job = self._jobs.pop(job_id, None) if job_id is not None else None
@@ -307,7 +315,11 @@ class LlamaWorkerBackend:
     # -- status ------------------------------------------------------------
 
     def status(self) -> ModelStatus:
-        return self._status
+        with self._lock:
+            # The worker runs one job at a time: the one that reported its prompt and is not done.
+            running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
+            status = self._status
+        return replace(status, evaluating=running[-1]) if running else status
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
         self._listeners.append(listener)

@@ -25,6 +25,7 @@ from hearth.model.backend import GenerationResult, Spans
 from hearth.model.ipc import (
     CountTokens,
     Done,
+    Evaluated,
     Exit,
     Failed,
     Fatal,
@@ -82,11 +83,7 @@ def worker_main(conn: Connection, cancel_below: Any, config: WorkerConfig) -> No
         try:
             match job:
                 case Generate(id=job_id):
-
-                    def send_text(text: str, job_id: int = job_id) -> None:
-                        conn.send(Text(job_id, text))
-
-                    conn.send(Done(job_id, engine.generate(job, cancel_below, send_text)))
+                    conn.send(Done(job_id, engine.generate(job, cancel_below, conn.send)))
                 case CountTokens(id=job_id, text=text):
                     conn.send(Done(job_id, engine.count(text)))
                 case MeasureSpeed(id=job_id):
@@ -158,8 +155,9 @@ class _Engine:
         return self._grammars[text]
 
     def generate(
-        self, job: Generate, cancel_below: Any, send_text: Callable[[str], None] | None = None
+        self, job: Generate, cancel_below: Any, send: Callable[[Text | Evaluated], None] | None = None
     ) -> GenerationResult:
+        """Run one generation; `send` gets its streamed text and how far its prompt is read."""
         request, job_id, received = job.request, job.id, job.sent_at
         started = time.monotonic()
         queue_ms = max(0.0, (time.time() - received) * 1000)
@@ -181,7 +179,12 @@ class _Engine:
         if request.use_prompt_cache:
             reused, restored = self._come_back(prompt, reused)
         state = _DecodeState(job_id, cancel_below, deadline, self._last_logits)
-        if not self._prefill(prompt, reused, state):
+
+        def evaluated(tokens: int) -> None:
+            if send is not None:
+                send(Evaluated(job_id, tokens, len(prompt)))
+
+        if not self._prefill(prompt, reused, state, evaluated):
             ended = time.monotonic()
             return GenerationResult(
                 text="",
@@ -234,11 +237,11 @@ class _Engine:
                 if looped is not None:  # the same paragraph or line again: what came before stays
                     text, stop_reason = text[:looped], "repetition"
                     break
-                if request.stream and send_text is not None:
+                if request.stream and send is not None:
                     # Hold back what could still turn out to be the start of a stop string.
                     safe = len(text) - request.stop.longest_marker()
                     if safe > sent:
-                        send_text(text[sent:safe])
+                        send(Text(job_id, text[sent:safe]))
                         sent = safe
                 if len(pieces) >= request.max_tokens:
                     break
@@ -252,8 +255,8 @@ class _Engine:
                 text = text[:cut]
         if state.reason == "cancelled":
             stop_reason = "cancelled"
-        if request.stream and send_text is not None and len(text) > sent:
-            send_text(text[sent:])
+        if request.stream and send is not None and len(text) > sent:
+            send(Text(job_id, text[sent:]))
         ended = time.monotonic()
         first = first_token_at or ended
         return GenerationResult(
@@ -321,7 +324,9 @@ class _Engine:
         self._llm.n_tokens = len(saved.tokens)
         return True
 
-    def _prefill(self, prompt: list[int], reused: int, state: _DecodeState) -> bool:
+    def _prefill(
+        self, prompt: list[int], reused: int, state: _DecodeState, evaluated: Callable[[int], None]
+    ) -> bool:
         """Evaluate all but the last prompt token in small chunks; False if stopped.
 
         llama.cpp cannot interrupt one `eval` call, and a cold 800-token prompt
@@ -331,10 +336,13 @@ class _Engine:
         """
         keep = max(0, min(reused, len(prompt) - 1))
         self._llm.n_tokens = keep
+        evaluated(keep)
         for start in range(keep, len(prompt) - 1, PREFILL_CHUNK):
             if state.should_stop(None, None):
                 return False
-            self._llm.eval(prompt[start : min(start + PREFILL_CHUNK, len(prompt) - 1)])
+            end = min(start + PREFILL_CHUNK, len(prompt) - 1)
+            self._llm.eval(prompt[start:end])
+            evaluated(end)
         return True
 
     def speed(self) -> Speed:
