@@ -7,6 +7,7 @@ suggestion is done rather than being trimmed afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -145,3 +146,48 @@ def loop_cut(text: str) -> int | None:
         if (unit >= LOOP_LONG_UNIT or "\n" in tail) and any(ch.isalnum() for ch in tail):
             return size - (copies - 1) * unit
     return None
+
+
+class Unfolding:
+    """A generation's text as it grows: where it must end, and what may be streamed yet.
+
+    The in-process worker and the shared-engine backends read tokens differently
+    and end them by the same rules: a stop rule or a loop ends the text at once,
+    and what could still turn out to be the start of a stop string is held back
+    from the stream until the text is over.
+    """
+
+    def __init__(self, stop: StopSpec, stream: Callable[[str], None] | None = None) -> None:
+        self._stop = stop
+        self._stream = stream
+        self._sent = 0
+        self.text = ""
+
+    def grow(self, text: str) -> str | None:
+        """Take the text so far; the stop reason ("stop", "repetition") once it is complete."""
+        self.text = text
+        cut = self._stop.cut(text)
+        if cut is not None:
+            self.text = text[:cut]
+            return "stop"
+        looped = loop_cut(text)
+        if looped is not None:  # the same paragraph or line again: what came before stays
+            self.text = text[:looped]
+            return "repetition"
+        if self._stream is not None:
+            safe = len(text) - self._stop.longest_marker()
+            if safe > self._sent:
+                self._stream(text[self._sent : safe])
+                self._sent = safe
+        return None
+
+    def end(self, stop_reason: str) -> str:
+        """The final text: where the model stopped on its own, the last line is judged whole."""
+        if stop_reason in ("max_tokens", "eos", "deadline"):
+            cut = self._stop.cut(self.text, final=True)
+            if cut is not None:
+                self.text = self.text[:cut]
+        if self._stream is not None and len(self.text) > self._sent:
+            self._stream(self.text[self._sent :])
+            self._sent = len(self.text)
+        return self.text

@@ -36,6 +36,19 @@ def prompt_tokens(tokenize: Tokenize, text: str, control: Spans = ()) -> list[in
     return tokens
 
 
+def fit_context(tokens: list[int], n_ctx: int, max_tokens: int, head: Callable[[], list[int]]) -> list[int]:
+    """An over-long prompt cut to leave room for the answer.
+
+    The end is kept (the text at the cursor, the question), and the start of
+    `head()` where the request names one (a chat's system turn).
+    """
+    room = max(16, n_ctx - max_tokens - 1)
+    if len(tokens) <= room:
+        return tokens
+    kept = head()[: room // 2]
+    return kept + tokens[len(tokens) - (room - len(kept)) :]
+
+
 def model_tokenizer(model_path: str) -> Callable[[str], int]:
     import llama_cpp
 

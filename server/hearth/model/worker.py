@@ -36,8 +36,8 @@ from hearth.model.ipc import (
     Speed,
     Text,
 )
-from hearth.model.stopping import loop_cut
-from hearth.model.tokenizer import prompt_tokens
+from hearth.model.stopping import Unfolding
+from hearth.model.tokenizer import fit_context, prompt_tokens
 
 SAVED_STATES = 6
 """Places whose KV cache is kept when the settings give it memory: a few functions and files."""
@@ -165,13 +165,12 @@ class _Engine:
             return GenerationResult(text="", stop_reason="cancelled", queue_ms=queue_ms)
         deadline = started + request.deadline_s
         prompt = self._tokens(request.prompt, request.control)
-        n_ctx = self._llm.n_ctx()
-        # Keep the end of an over-long prompt (the text at the cursor, the question), and its
-        # head when the request names one (the system turn).
-        room = max(16, n_ctx - request.max_tokens - 1)
-        if len(prompt) > room:
-            head = self._tokens(request.prompt[: request.keep_head], request.control)[: room // 2]
-            prompt = head + prompt[len(prompt) - (room - len(head)) :]
+        prompt = fit_context(
+            prompt,
+            self._llm.n_ctx(),
+            request.max_tokens,
+            lambda: self._tokens(request.prompt[: request.keep_head], request.control),
+        )
         if not request.use_prompt_cache:
             self._llm.reset()
         reused = _common_prefix(self._llm.eval_tokens, prompt)
@@ -196,7 +195,8 @@ class _Engine:
                 prompt_ms=(ended - started) * 1000,
             )
         pieces: list[bytes] = []
-        text = ""
+        stream = (lambda text: send(Text(job_id, text))) if request.stream and send is not None else None
+        unfolding = Unfolding(request.stop, stream)
         stop_reason = "max_tokens"
         first_token_at: float | None = None
         import llama_cpp
@@ -218,7 +218,6 @@ class _Engine:
                 stopping_criteria=llama_cpp.StoppingCriteriaList([state.should_stop]),
                 grammar=self._grammar(request.grammar),
             )
-        sent = 0
         try:
             for token in generator:
                 if first_token_at is None:
@@ -229,34 +228,19 @@ class _Engine:
                 pieces.append(self._llm.detokenize([token], special=True))
                 text = b"".join(pieces).decode("utf-8", errors="ignore")
                 state.record(token, len(text))
-                cut = request.stop.cut(text)
-                if cut is not None:
-                    text, stop_reason = text[:cut], "stop"
+                ended_by = unfolding.grow(text)
+                if ended_by is not None:
+                    stop_reason = ended_by
                     break
-                looped = loop_cut(text)
-                if looped is not None:  # the same paragraph or line again: what came before stays
-                    text, stop_reason = text[:looped], "repetition"
-                    break
-                if request.stream and send is not None:
-                    # Hold back what could still turn out to be the start of a stop string.
-                    safe = len(text) - request.stop.longest_marker()
-                    if safe > sent:
-                        send(Text(job_id, text[sent:safe]))
-                        sent = safe
                 if len(pieces) >= request.max_tokens:
                     break
             else:
                 stop_reason = state.reason or "max_tokens"
         finally:
             generator.close()
-        if stop_reason in ("max_tokens", "eos", "deadline"):
-            cut = request.stop.cut(text, final=True)
-            if cut is not None:
-                text = text[:cut]
         if state.reason == "cancelled":
             stop_reason = "cancelled"
-        if request.stream and send is not None and len(text) > sent:
-            send(Text(job_id, text[sent:]))
+        text = unfolding.end(stop_reason)
         ended = time.monotonic()
         first = first_token_at or ended
         return GenerationResult(
