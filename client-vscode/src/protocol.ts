@@ -164,6 +164,8 @@ export interface ModelInfo {
   restarts: number;
   workerPid: number | null;
   evaluating?: PromptProgressInfo;
+  engine?: string;
+  problem?: string;
 }
 
 export interface StatusResult {

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from hearth import __version__
-from hearth.config import Settings, parse_settings
+from hearth.config import BACKENDS, Settings, parse_settings
 from hearth.logs import setup_logging
 from hearth.safepath import isolate
 
@@ -26,6 +26,10 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
         raw["threads"] = args.threads
     if getattr(args, "max_tokens", None) is not None:
         raw["maxTokens"] = args.max_tokens
+    for flag, key in (("backend", "backend"), ("endpoint", "endpoint"), ("remote_model", "remoteModel"),
+                      ("api_key_env", "apiKeyEnv"), ("api_key_file", "apiKeyFile")):  # fmt: skip
+        if getattr(args, flag, None):
+            raw[key] = getattr(args, flag)
     settings, problems = parse_settings(raw)
     for problem in problems:
         print(f"hearth: {problem}", file=sys.stderr)
@@ -36,6 +40,15 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="catalog name or path to a GGUF file")
     parser.add_argument("--threads", type=int, help="CPU threads for the model (0: auto)")
     parser.add_argument("--max-tokens", type=int, help="most tokens generated per suggestion")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="local (default) or llamacpp: a shared llama-server"
+    )
+    parser.add_argument("--endpoint", help="the shared engine's URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument(
+        "--remote-model", help="the engine's model as a catalog name (says its prompt format)"
+    )
+    parser.add_argument("--api-key-env", help="environment variable that holds the engine's API key")
+    parser.add_argument("--api-key-file", help="file (chmod 600) that holds the engine's API key")
 
 
 def build_parser() -> argparse.ArgumentParser:

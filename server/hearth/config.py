@@ -12,12 +12,29 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 MULTILINE_MODES = ("auto", "always", "never")
+BACKENDS = ("local", "llamacpp")
 
 
 @dataclass(frozen=True)
 class Settings:
     model: str = ""
     """Catalog name or path to a GGUF file; empty means the embedded default."""
+    backend: str = "local"
+    """local: the model runs on this machine, in Hearth's own process; llamacpp: a llama.cpp
+    server (`llama-server`) at `endpoint` generates, while context, filter and telemetry stay here."""
+    endpoint: str = ""
+    """The shared engine's URL (http://host:8080); code is sent there."""
+    remote_model: str = ""
+    """The engine's model as a catalog name, which says its prompt format (qwen2.5-coder-1.5b);
+    empty: a plain prefix prompt (no fill-in-the-middle)."""
+    api_key_env: str = ""
+    """Environment variable that holds the engine's API key (the key itself is never a setting)."""
+    api_key_file: str = ""
+    """Or a file that holds it, readable by you alone (chmod 600)."""
+    tls_verify: bool = True
+    """Check the engine's TLS certificate (https endpoints)."""
+    connect_timeout_ms: int = 3000
+    """How long to wait for the engine to accept a connection."""
     context_size: int = 4096
     """Model context window in tokens (llama.cpp n_ctx)."""
     context_budget: int = 1024
@@ -82,6 +99,7 @@ class Settings:
 
 _LIMITS: dict[str, tuple[int, int]] = {
     "context_size": (256, 131072),
+    "connect_timeout_ms": (100, 60000),
     "context_budget": (64, 65536),
     "max_tokens": (1, 1024),
     "max_lines": (1, 200),
@@ -153,6 +171,8 @@ def _check(name: str, value: Any, default: Any) -> str | None:
             return "expected a string"
         if name == "multiline" and value not in MULTILINE_MODES:
             return f"must be one of {', '.join(MULTILINE_MODES)}"
+        if name == "backend" and value not in BACKENDS:
+            return f"must be one of {', '.join(BACKENDS)}"
         return None
     if isinstance(default, dict):
         ok = isinstance(value, dict) and all(isinstance(v, bool) for v in value.values())

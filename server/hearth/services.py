@@ -31,7 +31,7 @@ from hearth.context.jedi_names import JediResolver
 from hearth.context.repomap import repository_map
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.model.backend import ModelState, ModelStatus
-from hearth.model.manager import ModelManager
+from hearth.model.manager import MODEL_SETTINGS, ModelManager
 from hearth.model.tokenizer import model_tokenizer
 from hearth.text.documents import DocumentStore
 from hearth.trust import TRUST_FILE, TrustStore
@@ -68,9 +68,12 @@ class Stores:
 class LiveSettings:
     """The session's current settings; services read them through this on every request."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pinned: frozenset[str] = frozenset()) -> None:
         self.current = settings
         self.problems: list[str] = []
+        self.pinned = pinned
+        """Fields given on `hearth serve`'s command line: the user's, and the editor's value does not
+        replace them (an editor sends every setting, defaults included)."""
 
     def __call__(self) -> Settings:
         return self.current
@@ -154,7 +157,8 @@ class TokenCounter:
 
     def on_model_status(self, status: ModelStatus) -> None:
         path = status.model_path
-        if status.state is ModelState.READY and path and path != self._path:
+        # A shared engine's model file is on the engine's machine, not this one.
+        if status.state is ModelState.READY and path and not status.engine and path != self._path:
             self._path, self._tokenizer = path, None
             threading.Thread(target=self._load, args=(path,), name="hearth-vocab", daemon=True).start()
 
@@ -218,7 +222,7 @@ class Services:
         """A held setting the user allowed goes live."""
         changes: dict[str, Any] = {name: value}
         self.settings.current = replace(self.settings.current, **changes)
-        if name == "model":
+        if name in MODEL_SETTINGS:
             self.models.configure(self.settings.current)
 
     def start_workspace(self, root: Path | None) -> None:
@@ -241,9 +245,10 @@ def build_services(
     stores: Stores,
     clock: Callable[[], float] = time.monotonic,
     path_of: Callable[[str], str] = lambda uri: uri,
+    pinned: frozenset[str] = frozenset(),
 ) -> Services:
     """Every service of a session, wired once. `path_of` maps a document URI to a file path."""
-    live = LiveSettings(settings)
+    live = LiveSettings(settings, pinned)
     recent = RecentSink()
     sinks: list[EventSink] = [recent, sink or LogSink()]
     if stores.telemetry is not None:

@@ -1,9 +1,10 @@
-"""Settings that run programs or read files are the user's to give, once per workspace.
+"""Settings that run programs, read files or send code away are the user's to give, once per workspace.
 
 An editor forwards workspace settings (`.vscode/settings.json`, a project's
 `.nvim.lua`) to the server as if the user had typed them. So a value that
-names a program to run (`agentTestCommand`) or a file to load outside the
-data directory (`model` as a path) is held back when it arrives over LSP
+names a program to run (`agentTestCommand`), a file to load outside the
+data directory (`model` as a path, `apiKeyFile`) or where code is sent (a
+shared engine's `backend` and `endpoint`) is held back when it arrives over LSP
 until the user has said yes to that exact value for that workspace; the
 answer is remembered in the data directory (`trusted-settings.json`, 0600),
 never in the workspace. Values given on Hearth's own command line are the
@@ -23,25 +24,49 @@ from hearth.config import Settings
 from hearth.paths import data_dir
 
 TRUST_FILE = "trusted-settings.json"
+GUARDED = ("agent_test_command", "model", "backend", "endpoint", "api_key_env", "api_key_file", "tls_verify")
+"""Settings that run a program, read a file, or say where code goes."""
 
 
 @dataclass(frozen=True)
 class HeldSetting:
     name: str
     """The Settings field."""
-    value: str
+    value: str | bool
     question: str
     """What the user is asked, naming the value and what it would do."""
 
 
-def _question(name: str, value: str, workspace: str) -> str | None:
+def _question(name: str, value: str | bool, workspace: str) -> str | None:
     where = workspace or "files opened without a folder"
-    if name == "agent_test_command" and value.strip():
+    if name == "agent_test_command" and isinstance(value, str) and value.strip():
         return (
             f"Hearth: the settings for {where} ask to run `{value}` on a copy of the workspace "
             "after each edit draft (hearth.agentTestCommand). Allow this command?"
         )
-    if name == "model" and _is_outside_path(value):
+    if name == "backend" and value != "local":
+        return (
+            f"Hearth: the settings for {where} ask to send your code to a shared {value} engine "
+            "(hearth.backend). Allow this?"
+        )
+    if name == "endpoint" and value:
+        return f"Hearth: the settings for {where} ask to send your code to {value} (hearth.endpoint). Allow?"
+    if name == "api_key_env" and value:
+        return (
+            f"Hearth: the settings for {where} ask to send the environment variable {value} to the engine "
+            "as its API key (hearth.apiKeyEnv). Allow this?"
+        )
+    if name == "api_key_file" and value:
+        return (
+            f"Hearth: the settings for {where} ask to read {value} and send it to the engine as its API key "
+            "(hearth.apiKeyFile). Allow this?"
+        )
+    if name == "tls_verify" and value is False:
+        return (
+            f"Hearth: the settings for {where} ask to send your code without checking the engine's "
+            "certificate (hearth.tlsVerify). Allow this?"
+        )
+    if name == "model" and isinstance(value, str) and _is_outside_path(value):
         return (
             f"Hearth: the settings for {where} ask to load the model file {value} (hearth.model). "
             "Allow this file?"
@@ -67,7 +92,7 @@ class TrustStore:
         self._path = path
         self._asked: set[str] = set()
 
-    def first_ask(self, workspace: str, name: str, value: str) -> bool:
+    def first_ask(self, workspace: str, name: str, value: str | bool) -> bool:
         """True once per process for each value: the user is not asked again after a no."""
         key = self._key(workspace, name, value)
         if key in self._asked:
@@ -76,7 +101,7 @@ class TrustStore:
         return True
 
     @staticmethod
-    def _key(workspace: str, name: str, value: str) -> str:
+    def _key(workspace: str, name: str, value: str | bool) -> str:
         return hashlib.sha256(json.dumps([workspace, name, value]).encode()).hexdigest()
 
     def _load(self) -> set[str]:
@@ -90,10 +115,10 @@ class TrustStore:
             else set()
         )
 
-    def allowed(self, workspace: str, name: str, value: str) -> bool:
+    def allowed(self, workspace: str, name: str, value: str | bool) -> bool:
         return self._key(workspace, name, value) in self._load()
 
-    def allow(self, workspace: str, name: str, value: str) -> None:
+    def allow(self, workspace: str, name: str, value: str | bool) -> None:
         allowed = self._load() | {self._key(workspace, name, value)}
         self._path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}")
@@ -109,7 +134,7 @@ def hold_untrusted(
     """`new` with each value that needs the user's yes (and lacks it) kept at `current`'s."""
     held: list[HeldSetting] = []
     kept: dict[str, Any] = {}
-    for name in ("agent_test_command", "model"):
+    for name in GUARDED:
         value = getattr(new, name)
         if value == getattr(current, name):
             continue

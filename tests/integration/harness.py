@@ -38,13 +38,17 @@ class InProcessServer:
         capabilities: dict[str, Any] | None = None,
         root: Path | None = None,
         hold: bool = False,
+        settings: Settings | None = None,
+        pinned: frozenset[str] = frozenset(),
     ) -> None:
         self.backend = ScriptedBackend(list(outputs or []), hold=hold)
         self.models = ModelManager(data_dir(), factory=lambda _model, _settings: self.backend)
         self.events = RecentSink(size=4096)
         folder = data_dir()
         stores = Stores.in_folders(folder, folder / "cache", learn=False)
-        self.server = create_server(Settings(), backend=self.models, sink=self.events, stores=stores)
+        self.server = create_server(
+            settings or Settings(), backend=self.models, sink=self.events, stores=stores, pinned=pinned
+        )
         self.services = self.server.services
         self._server_in, self._client_out = os.pipe()
         self._client_in, self._server_out = os.pipe()

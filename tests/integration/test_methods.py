@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from hearth.bench.edits import copy_project
+from hearth.config import Settings
 from tests.e2e.editor import CAPABILITIES, DiskEditor
 
 URI = "file:///work/project/app.py"
@@ -128,6 +129,14 @@ def test_did_change_configuration_applies_at_once_and_names_a_bad_value(make_ser
         n["params"]["message"] for n in server.client.notifications if n["method"] == "window/showMessage"
     ]
     assert len(warnings) == 1 and "maxLines" in warnings[0]
+
+
+def test_settings_given_on_the_command_line_are_not_replaced_by_the_editors(make_server):
+    # `hearth serve --max-tokens 7`: an editor sends every setting, its defaults included.
+    server = make_server([BODY], settings=Settings(max_tokens=7), pinned=frozenset({"max_tokens"}))
+    server.client.notify("workspace/didChangeConfiguration", {"settings": {"maxTokens": 64, "maxLines": 3}})
+    server.wait_for(lambda: server.services.settings.current.max_lines == 3)
+    assert server.services.settings.current.max_tokens == 7
 
 
 # -- what the editor reports ------------------------------------------------------------------

@@ -8,8 +8,10 @@ so a marker missing for another reason cannot pass.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -304,6 +306,45 @@ def test_a_model_path_from_the_workspace_is_not_loaded_unasked(tmp_path):
     assert status["state"] == "ready" and status["path"] != str(model)
     assert len(asked) == 1 and "evil.gguf" in asked[0]
     client.close()
+
+
+def _engine_settings_from_the_workspace(root: Path, answer: str, data_dir: Path) -> tuple[list[str], int]:
+    """A workspace's settings point Hearth at an engine; how many connections that engine got."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    client = StdioClient(env={"PYTHONUNBUFFERED": "1", "HEARTH_DATA_DIR": str(data_dir)})
+    asked: list[str] = []
+
+    def on_request(message: dict) -> object:
+        if message["method"] == "window/showMessageRequest":
+            asked.append(message["params"]["message"])
+            return {"title": answer}
+        return None
+
+    client.on_request = on_request
+    client.initialize({"backend": "llamacpp", "endpoint": f"http://127.0.0.1:{port}"}, root_uri=root.as_uri())
+    connections = 0
+    deadline = time.monotonic() + 10  # both answers are in, and a probe would have connected
+    while time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            conn, _ = listener.accept()
+            conn.close()
+            connections += 1
+        if connections:
+            break
+    client.close()
+    listener.close()
+    return asked, connections
+
+
+def test_a_workspace_cannot_send_code_to_an_engine_unasked(tmp_path):
+    asked, connections = _engine_settings_from_the_workspace(tmp_path / "p1", "Don't allow", tmp_path / "d1")
+    assert len(asked) == 2 and any("127.0.0.1" in question for question in asked)
+    assert connections == 0
+    # Positive control: both allowed, Hearth connects to the engine the settings name.
+    asked, connections = _engine_settings_from_the_workspace(tmp_path / "p2", "Allow", tmp_path / "d2")
+    assert len(asked) == 2 and connections >= 1
 
 
 # -- 5. edits a client would apply unseen --------------------------------------------------------

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from hearth.lsp.stdio_client import StdioClient
 from hearth.text.positions import UTF16, position_at
 
+ENGINE_FLAGS = {"backend": "--backend", "endpoint": "--endpoint", "remoteModel": "--remote-model",
+                "apiKeyEnv": "--api-key-env", "apiKeyFile": "--api-key-file"}  # fmt: skip
+"""Settings that say where code goes: given as `hearth serve` flags, as the user's, never over LSP
+(where the server would ask before taking them)."""
+
 
 def start_server(options: dict[str, Any], root_uri: str | None = None) -> StdioClient:
     """`hearth serve` as a subprocess, initialized, with its model loaded."""
-    client = StdioClient()
+    flags = [part for key, flag in ENGINE_FLAGS.items() if options.get(key) for part in (flag, options[key])]
+    options = {key: value for key, value in options.items() if key not in ENGINE_FLAGS}
+    client = StdioClient([sys.executable, "-m", "hearth", "serve", *flags])
     try:
         client.initialize(options, root_uri=root_uri)
         if client.wait_model_ready()["state"] != "ready":

@@ -31,11 +31,15 @@ def run_doctor(settings: Settings, measure: bool = True) -> int:
         print(f"  {name:<18}{version}")
     directory = data_dir()
     print(f"Data dir      {directory} ({'exists' if directory.exists() else 'not created yet'})")
-    try:
-        model = resolve_model(settings.model, directory)
-    except ModelNotFound as exc:
-        problems.append(str(exc))
+    if settings.backend != "local":
+        _engine(settings, problems, measure)
         model = None
+    else:
+        try:
+            model = resolve_model(settings.model, directory)
+        except ModelNotFound as exc:
+            problems.append(str(exc))
+            model = None
     if model is not None:
         size = Path(model.path).stat().st_size / 1e6
         print(f"Model         {model.name} [{model.prompt_format}]")
@@ -74,5 +78,42 @@ def _measure(settings: Settings, problems: list[str]) -> None:
               f"({per_prompt_mb:.0f} MB each for a 1000-token prompt)")  # fmt: skip
         if speed.decode_tokens_per_s < 5:
             problems.append("decoding is slow (<5 tokens/s): pick a smaller model or raise `threads`")
+    finally:
+        manager.close()
+
+
+def _engine(settings: Settings, problems: list[str], measure: bool) -> None:
+    """The shared engine: what it serves, how far away it is, and how fast it generates."""
+    from hearth.model.backend import GenerationRequest
+    from hearth.model.remote import LlamaServerBackend
+
+    print(f"Engine        {settings.backend} at {settings.endpoint or '(no endpoint set)'}")
+    manager = ModelManager(data_dir())
+    try:
+        manager.configure(settings)
+        status = manager.wait_ready(30)
+        backend = manager.backend
+        if status.state is not ModelState.READY or not isinstance(backend, LlamaServerBackend):
+            problems.append(status.message or f"the engine is {status.state.value}")
+            return
+        info = backend.info
+        assert info is not None
+        model = manager.model
+        print(f"  model       {info.model} [{model.prompt_format if model else 'prefix'} prompt]")
+        print(f"  context     {info.n_ctx} tokens per slot, {info.slots} slot(s)")
+        print(f"  round trip  {info.round_trip_ms:.1f} ms")
+        if not settings.remote_model:
+            print("  (remoteModel not set: prefix prompts, no fill-in-the-middle)")
+        if not measure:
+            return
+        prompt = "def main():\n    " + "value = compute(value)\n    " * 40
+        request = GenerationRequest(prompt, max_tokens=32, deadline_s=60, use_prompt_cache=False)
+        result = backend.submit(request).future.result(timeout=90)
+        print(f"  prompt      {result.prompt_tokens / max(result.prompt_ms / 1000, 1e-9):.0f} tokens/s "
+              f"({result.prompt_tokens} tokens, cold, round trips included)")  # fmt: skip
+        decode = result.generated_tokens / max(result.decode_ms / 1000, 1e-9)
+        print(f"  decode      {decode:.1f} tokens/s")
+    except Exception as exc:  # the doctor reports; it does not crash on what it diagnoses
+        problems.append(f"engine check failed: {exc}")
     finally:
         manager.close()

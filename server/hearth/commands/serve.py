@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hearth.config import Settings, parse_settings
+from hearth.config import Settings, parse_settings, snake_case
 from hearth.lsp.handshake import FIRST_FRAME_SECONDS, Refused, authenticate, read_first_frame, server_token
 from hearth.lsp.server import create_server
 from hearth.lsp.transport import FrameWriter, serve
@@ -104,7 +104,8 @@ def _run(
     for problem in problems:
         log.warning("%s", problem)
     stores = Stores.in_folders(data_dir(), cache_dir())
-    server = create_server(initial, backend=ModelManager(data_dir()), sink=None, stores=stores)
+    pinned = frozenset(snake_case(key) for key in settings or {})
+    server = create_server(initial, backend=ModelManager(data_dir()), sink=None, stores=stores, pinned=pinned)
     try:
         return serve(
             server.hearth_protocol,

@@ -185,7 +185,8 @@ class CompletionPipeline:
             return outcome.end(Outcome.TOO_LARGE, "document too large")
         offset = max(0, min(doc.offset, len(doc.text)))
         cursor = Cursor(doc.text[:offset], doc.text[offset:])
-        self._memory.fit((answer_settings(settings), self._backend.status().model_path))
+        model = self._backend.status()
+        self._memory.fit((answer_settings(settings), model.engine, model.model_path))
         # Before the debounce: an answer the server has is shown at once.
         found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix) if settings.reuse else None
         reused = await self._reused(found, automatic, timings) if found is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def did_change_configuration(ls: HearthServer, params: types.DidChangeConfigurat
 def apply_settings(ls: HearthServer, raw: Any) -> None:
     services = ls.services
     parsed, problems = parse_settings(raw, services.settings.current)
+    current = services.settings.current
+    parsed = replace(parsed, **{name: getattr(current, name) for name in services.settings.pinned})
     workspace = str(services.workspace.root or "")
     trust = services.stores.trust
     settings, held = hold_untrusted(parsed, services.settings.current, workspace, trust)

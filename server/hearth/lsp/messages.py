@@ -144,6 +144,10 @@ class ModelInfo:
     worker_pid: int | None
     evaluating: PromptProgressInfo | None = None
     """The prompt the model is reading now, while a generation runs."""
+    engine: str | None = None
+    """The shared engine's URL; absent for the model in Hearth's own process."""
+    problem: str | None = None
+    """Why the shared engine cannot serve (unreachable, key_refused, not_an_engine, loading, engine_error)."""
 
 
 @attrs.define

@@ -72,8 +72,12 @@ def create_server(
     sink: EventSink | None,
     stores: Stores,
     clock: Callable[[], float] = time.monotonic,
+    pinned: frozenset[str] = frozenset(),
 ) -> HearthServer:
-    """The whole server for one editor session; nothing starts until the editor initializes."""
+    """The whole server for one editor session; nothing starts until the editor initializes.
+
+    `pinned`: the settings given on the command line, which the editor's do not replace.
+    """
     services = build_services(
         settings,
         backend=backend,
@@ -81,6 +85,7 @@ def create_server(
         stores=stores,
         clock=clock,
         path_of=lambda uri: to_fs_path(uri) or "",
+        pinned=pinned,
     )
     server = HearthServer(services)
     for method, options, handler in FEATURES:

@@ -139,6 +139,8 @@ def status(ls: HearthServer, params: StatusParams) -> StatusResult:
             evaluating=None
             if model.evaluating is None
             else PromptProgressInfo(model.evaluating.evaluated_tokens, model.evaluating.prompt_tokens),
+            engine=model.engine or None,
+            problem=None if model.problem is None else model.problem.value,
         ),
         documents=len(services.documents),
         exact_token_counts=services.tokens.exact,

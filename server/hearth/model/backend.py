@@ -24,6 +24,16 @@ class ModelState(enum.Enum):
     STOPPED = "stopped"
 
 
+class EngineProblem(enum.Enum):
+    """Why a shared engine cannot serve, for the status (never matched on a message's wording)."""
+
+    UNREACHABLE = "unreachable"
+    KEY_REFUSED = "key_refused"
+    NOT_AN_ENGINE = "not_an_engine"
+    LOADING = "loading"
+    ENGINE_ERROR = "engine_error"
+
+
 @dataclass(frozen=True)
 class PromptProgress:
     """How far the worker has read the prompt of the generation it runs now."""
@@ -45,6 +55,9 @@ class ModelStatus:
     restarts: int = 0
     evaluating: PromptProgress | None = None
     """The prompt being read now: a cold one takes seconds on a laptop CPU."""
+    engine: str = ""
+    """Where generation runs: empty for the in-process model, else the shared engine's URL."""
+    problem: EngineProblem | None = None
 
 
 @dataclass(frozen=True)

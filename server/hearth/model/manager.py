@@ -24,7 +24,14 @@ from hearth.model.backend import (
     ModelUnavailable,
     TextCallback,
 )
-from hearth.model.catalog import ModelNotFound, PromptFormat, ResolvedModel, resolve_model
+from hearth.model.catalog import (
+    ModelNotFound,
+    PromptFormat,
+    ResolvedModel,
+    entry_format,
+    find_entry,
+    resolve_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,20 @@ BackendFactory = Callable[[ResolvedModel, Settings], Any]
 
 
 def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
+    """The backend the settings name: the in-process worker, or a shared engine."""
+    if settings.backend != "local":
+        from hearth.model.remote import EngineConfig, LlamaServerBackend, read_api_key
+
+        config = EngineConfig(
+            endpoint=settings.endpoint,
+            model=settings.remote_model,
+            api_key=read_api_key(settings.api_key_env, settings.api_key_file),
+            tls_verify=settings.tls_verify,
+            connect_timeout_s=settings.connect_timeout_ms / 1000,
+        )
+        engine = LlamaServerBackend(config, model.format)
+        engine.start()
+        return engine
     from hearth.model.supervisor import LlamaWorkerBackend
 
     backend = LlamaWorkerBackend(
@@ -64,7 +85,20 @@ class _Missing:
         return None
 
 
-_MODEL_KEYS = ("model", "context_size", "threads", "saved_states_mb")
+MODEL_SETTINGS = (
+    "model",
+    "context_size",
+    "threads",
+    "saved_states_mb",
+    "backend",
+    "endpoint",
+    "remote_model",
+    "api_key_env",
+    "api_key_file",
+    "tls_verify",
+    "connect_timeout_ms",
+)
+"""The settings a change of which builds a new backend."""
 
 
 class ModelManager:
@@ -92,16 +126,16 @@ class ModelManager:
 
     def configure(self, settings: Settings) -> None:
         """Build the backend for these settings, unless the current one already fits."""
-        key = tuple(getattr(settings, name) for name in _MODEL_KEYS)
+        key = tuple(getattr(settings, name) for name in MODEL_SETTINGS)
         if key == self._key and self._backend is not None:
             return
         self._key = key
         if self._backend is not None:
             self._backend.close()
         try:
-            self._model = resolve_model(settings.model, self._data_dir)
+            self._model = _resolve(settings, self._data_dir)
             backend: Any = self._factory(self._model, settings)
-        except ModelNotFound as exc:
+        except (ModelNotFound, ModelUnavailable) as exc:
             log.error("%s", exc)
             self._model = None
             backend = _Missing(str(exc))
@@ -150,6 +184,25 @@ class ModelManager:
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
+
+
+def _resolve(settings: Settings, data_dir: Path) -> ResolvedModel:
+    """The model that serves: a local file, or what a shared engine serves (its prompt format)."""
+    if settings.backend == "local":
+        return resolve_model(settings.model, data_dir)
+    if not settings.endpoint:
+        raise ModelNotFound(
+            f"backend {settings.backend} needs an endpoint: set hearth.endpoint (http://host:8080)"
+        )
+    entry = find_entry(settings.remote_model) if settings.remote_model else None
+    if settings.remote_model and entry is None:
+        raise ModelNotFound(
+            f"remoteModel {settings.remote_model!r} is not in the catalog (hearth models list names them); "
+            "leave it empty to read the format from the engine"
+        )
+    name = settings.remote_model or settings.endpoint
+    fmt = entry_format(entry) if entry is not None else PromptFormat()
+    return ResolvedModel(name=name, path=Path(), source=f"engine at {settings.endpoint}", format=fmt)
 
 
 def _settled(status: ModelStatus) -> bool:

@@ -1,0 +1,634 @@
+"""Generation on a shared engine over HTTP: llama.cpp's `llama-server`, behind `ModelBackend`.
+
+Hearth still builds every prompt (format, context block, window) and sends it
+as token ids, so the engine evaluates exactly what the embedded model would,
+its KV cache is reused while typing (`cache_prompt`), and repository text can
+never become a control token there: the engine tokenizes the text parts with
+`parse_special: false` and only Hearth's own markers with special tokens.
+
+The engine is a separate machine's business: every call runs on a background
+thread, a request is stopped by closing its connection (llama-server stops
+generating when the client goes), and an engine that is down, refuses the
+key or answers something that is not an engine becomes one status message
+with a fix, while a background probe waits for it to come back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import socket
+import ssl
+import stat
+import threading
+import time
+from collections.abc import Callable, Generator
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hearth.model.backend import (
+    EngineProblem,
+    GenerationRequest,
+    GenerationResult,
+    ModelBusy,
+    ModelState,
+    ModelStatus,
+    ModelUnavailable,
+    PromptProgress,
+    Spans,
+    TextCallback,
+)
+from hearth.model.catalog import PromptFormat
+from hearth.model.stopping import Unfolding
+from hearth.model.tokenizer import fit_context
+
+log = logging.getLogger(__name__)
+
+IDLE_CONNECTIONS = 4
+"""Keep-alive connections kept open to the engine (one per request in flight, typically two)."""
+
+
+class EngineError(ModelUnavailable):
+    def __init__(self, problem: EngineProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    endpoint: str
+    """Base URL, e.g. http://127.0.0.1:8080."""
+    model: str = ""
+    """What the engine serves, for the status (and engines that serve several)."""
+    api_key: str = ""
+    tls_verify: bool = True
+    connect_timeout_s: float = 3.0
+
+
+def read_api_key(env_name: str, file_name: str) -> str:
+    """The key from the environment variable or the file the settings name ("" for none).
+
+    A key file others can read is refused: it would be a secret in the open.
+    """
+    if env_name:
+        value = os.environ.get(env_name, "")
+        if not value:
+            raise EngineError(EngineProblem.KEY_REFUSED, f"the API key variable {env_name} is not set")
+        return value.strip()
+    if not file_name:
+        return ""
+    path = Path(file_name).expanduser()
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise EngineError(
+                EngineProblem.KEY_REFUSED,
+                f"the API key file {path} can be read by others; make it private: chmod 600 {path}",
+            )
+        return path.read_text("utf-8").strip()
+    except OSError as exc:
+        raise EngineError(EngineProblem.KEY_REFUSED, f"cannot read the API key file {path}: {exc}") from exc
+
+
+class _Http:
+    """JSON and server-sent events over one keep-alive pool; every call can be cut from outside."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        parts = urlsplit(config.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise EngineError(EngineProblem.NOT_AN_ENGINE, f"the endpoint {config.endpoint!r} is not a URL")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._base = parts.path.rstrip("/")
+        self._config = config
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._tls = ssl.create_default_context()
+        if not config.tls_verify:
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
+
+    @property
+    def endpoint(self) -> str:
+        return self._config.endpoint
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        timeout = self._config.connect_timeout_s
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._tls)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if self._config.api_key:
+            headers["Authorization"] = f"Bearer {self._config.api_key}"
+        return headers
+
+    def _send(
+        self, method: str, path: str, body: Any, timeout: float, opened: Callable[[Any], None] | None = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        for attempt in range(2):
+            conn = self._connection()
+            fresh = conn.sock is None
+            try:
+                if fresh:
+                    conn.connect()  # within the connect timeout the connection was made with
+                assert conn.sock is not None
+                conn.sock.settimeout(timeout)
+                conn.request(method, self._base + path, body=payload, headers=self._headers())
+                if opened is not None:
+                    opened(conn)
+                return conn, conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                # A kept-alive connection the engine closed meanwhile: once more on a new one.
+                if fresh or attempt:
+                    raise EngineError(EngineProblem.UNREACHABLE, _unreachable(self.endpoint, exc)) from exc
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        conn, response = self._send(method, path, body, timeout)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise EngineError(EngineProblem.UNREACHABLE, _unreachable(self.endpoint, exc)) from exc
+        _check_status(response.status, data, self.endpoint, path)
+        self._give_back(conn)
+        return _parse(data, self.endpoint, path)
+
+    def events(
+        self, path: str, body: Any, timeout: float, opened: Callable[[Any], None]
+    ) -> Generator[dict[str, Any], None, None]:
+        """The JSON objects of a server-sent event stream, until it ends or is cut."""
+        conn, response = self._send("POST", path, body, timeout, opened)
+        if response.status != 200:
+            data = response.read()
+            conn.close()
+            _check_status(response.status, data, self.endpoint, path)
+        finished = False
+        kept = False
+        try:
+            for raw in response:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue  # comments (pings), event names, blank separators
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                event = _parse(payload.encode("utf-8"), self.endpoint, path)
+                if not isinstance(event, dict):
+                    why = f"{self.endpoint}{path} streamed {payload[:80]!r}"
+                    raise EngineError(EngineProblem.NOT_AN_ENGINE, why)
+                if "error" in event:
+                    raise EngineError(EngineProblem.ENGINE_ERROR, f"the engine failed: {_error_text(event)}")
+                yield event
+                if event.get("stop") is True:
+                    finished = True
+                    break
+            # The engine sends nothing after its last event: the connection can serve again.
+            if finished and not response.read():
+                self._give_back(conn)
+                kept = True
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineError(EngineProblem.UNREACHABLE, _unreachable(self.endpoint, exc)) from exc
+        finally:
+            if not kept:  # left early (a stop rule, a cancel, an error): the engine stops with it
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _unreachable(endpoint: str, exc: BaseException) -> str:
+    why = "timed out" if isinstance(exc, TimeoutError | socket.timeout) else str(exc) or type(exc).__name__
+    return f"the engine at {endpoint} is unreachable ({why})"
+
+
+def _parse(data: bytes, endpoint: str, path: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        shown = data[:60].decode("utf-8", errors="replace")
+        why = f"{endpoint}{path} answered {shown!r}, not JSON: is this a llama.cpp server?"
+        raise EngineError(EngineProblem.NOT_AN_ENGINE, why) from exc
+
+
+def _error_text(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error if error is not None else body)[:200]
+
+
+def _check_status(status: int, data: bytes, endpoint: str, path: str) -> None:
+    if status < 300:
+        return
+    try:
+        why = _error_text(json.loads(data))
+    except ValueError:
+        why = data[:120].decode("utf-8", errors="replace")
+    if status in (401, 403):
+        raise EngineError(
+            EngineProblem.KEY_REFUSED,
+            f"the engine at {endpoint} refused the API key ({status}: {why}); set apiKeyEnv or apiKeyFile "
+            "to the key the engine was started with",
+        )
+    if status == 503:
+        raise EngineError(EngineProblem.LOADING, f"the engine at {endpoint} is not ready yet ({why})")
+    if status == 404:
+        raise EngineError(
+            EngineProblem.NOT_AN_ENGINE,
+            f"{endpoint}{path} does not exist (404): is this a llama.cpp server (backend llamacpp)?",
+        )
+    raise EngineError(EngineProblem.ENGINE_ERROR, f"the engine at {endpoint} answered {status}: {why}")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the probe learned: shown by `hearth doctor` and used to fit prompts."""
+
+    model: str
+    n_ctx: int
+    slots: int
+    round_trip_ms: float
+
+
+class _Job:
+    def __init__(self, job_id: int, request: GenerationRequest, on_text: TextCallback | None) -> None:
+        self.id = job_id
+        self.request = request
+        self.on_text = on_text
+        self.future: Future[GenerationResult] = Future()
+        self.stopped: str | None = None
+        """Why the client cut the stream: cancelled or deadline."""
+        self.evaluating: PromptProgress | None = None
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def opened(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            stopped = self.stopped
+        if stopped is not None:
+            self._cut()
+
+    def stop(self, why: str) -> None:
+        with self._lock:
+            if self.stopped is None:
+                self.stopped = why
+        self._cut()
+
+    def _cut(self) -> None:
+        # Shutting the socket down wakes the thread blocked reading it; the engine sees the
+        # connection go and stops generating.
+        conn = self._conn
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handle:
+    def __init__(self, job: _Job) -> None:
+        self._job = job
+
+    @property
+    def future(self) -> Future[GenerationResult]:
+        return self._job.future
+
+    def cancel(self) -> None:
+        self._job.stop("cancelled")
+
+
+class LlamaServerBackend:
+    """A `ModelBackend` on llama.cpp's HTTP server (`/completion`, `/tokenize`, `/props`)."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        prompt_format: PromptFormat,
+        backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._format = prompt_format
+        self._backoff = backoff
+        self._clock = clock
+        self._http = _Http(config)
+        self._lock = threading.RLock()
+        self._jobs: dict[int, _Job] = {}
+        self._next_id = 1
+        self._listeners: list[Callable[[ModelStatus], None]] = []
+        self._closed = threading.Event()
+        self._probing = False
+        self._ever_ready = False
+        self._control: dict[str, list[int]] = {}
+        self.info: EngineInfo | None = None
+        self._status = ModelStatus(
+            ModelState.STARTING,
+            model_name=config.model,
+            prompt_format=prompt_format.kind,
+            engine=config.endpoint,
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._probe_in_background()
+
+    def restart(self) -> None:
+        self._probe_in_background()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop("cancelled")
+        self._http.close()
+        self._set_status(ModelState.STOPPED, "")
+
+    def _probe_in_background(self) -> None:
+        with self._lock:
+            if self._probing or self._closed.is_set():
+                return
+            self._probing = True
+        threading.Thread(target=self._probe_until_ready, name="hearth-engine-probe", daemon=True).start()
+
+    def _probe_until_ready(self) -> None:
+        attempt = 0
+        try:
+            while not self._closed.is_set():
+                try:
+                    self.info = self.probe()
+                except EngineError as exc:
+                    delay = self._backoff[min(attempt, len(self._backoff) - 1)]
+                    attempt += 1
+                    # Never served yet: a settled failure the user can act on (a CLI run ends
+                    # with it); lost after serving: coming back is expected.
+                    state = ModelState.RESTARTING if self._ever_ready else ModelState.FAILED
+                    # One message per problem (the editor shows a failure once per message).
+                    self._set_status(state, f"{exc}; Hearth keeps trying", problem=exc.problem)
+                    if self._closed.wait(delay):
+                        return
+                    continue
+                self._ever_ready = True
+                name = self.info.model or self._config.model
+                self._set_status(ModelState.READY, "", model_name=name, model_path=name)
+                log.info("engine ready: %s (%s, n_ctx %d)", self._config.endpoint, name, self.info.n_ctx)
+                return
+        finally:
+            with self._lock:
+                self._probing = False
+
+    def probe(self) -> EngineInfo:
+        """Ask the engine what it serves; EngineError says what is wrong and how to fix it."""
+        started = self._clock()
+        health = self._http.json("GET", "/health", timeout=self._config.connect_timeout_s + 5)
+        round_trip = (self._clock() - started) * 1000
+        if not isinstance(health, dict):
+            why = f"{self._config.endpoint}/health answered {health!r:.80}"
+            raise EngineError(EngineProblem.NOT_AN_ENGINE, why)
+        props = self._http.json("GET", "/props", timeout=self._config.connect_timeout_s + 5)
+        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+        if not isinstance(settings, dict) or not isinstance(settings.get("n_ctx"), int):
+            raise EngineError(
+                EngineProblem.NOT_AN_ENGINE,
+                f"{self._config.endpoint}/props does not describe a llama.cpp server (no n_ctx)",
+            )
+        # /health and /props may be open to all; tokenizing needs the key, as generating does.
+        self._tokens("ping", control=False)
+        model = Path(str(props.get("model_alias") or props.get("model_path") or "")).name
+        slots = props.get("total_slots")
+        return EngineInfo(
+            model=str(model or self._config.model),
+            n_ctx=int(settings["n_ctx"]),
+            slots=slots if isinstance(slots, int) and slots > 0 else 1,
+            round_trip_ms=round_trip,
+        )
+
+    # -- status --------------------------------------------------------------
+
+    def status(self) -> ModelStatus:
+        with self._lock:
+            running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
+            status = self._status
+        return replace(status, evaluating=running[-1]) if running else status
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def _set_status(self, state: ModelState, message: str, **changes: Any) -> None:
+        with self._lock:
+            if self._closed.is_set() and state is not ModelState.STOPPED:
+                return
+            changes.setdefault("problem", None)
+            self._status = replace(self._status, state=state, message=message, **changes)
+            status = self._status
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("model status listener failed")
+
+    def _lost(self, error: EngineError) -> None:
+        """A request found the engine gone or the key refused: say so, and probe in the background."""
+        lost = error.problem in (EngineProblem.UNREACHABLE, EngineProblem.KEY_REFUSED)
+        if lost and self._status.state is ModelState.READY:
+            self._set_status(ModelState.RESTARTING, f"{error}; reconnecting", problem=error.problem)
+            self._probe_in_background()
+
+    # -- requests ------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> _Handle:
+        with self._lock:
+            if self._status.state is not ModelState.READY or self.info is None:
+                raise ModelUnavailable(self._status.message or f"the engine is {self._status.state.value}")
+            running = [job for job in self._jobs.values() if not job.future.done()]
+            # With one slot a chat turn holds the engine, as it holds the local model; with more,
+            # completions go on beside it.
+            if self.info.slots == 1 and not request.exclusive and any(j.request.exclusive for j in running):
+                raise ModelBusy("the engine is answering a chat or edit request")
+            job = _Job(self._next_id, request, on_text)
+            self._next_id += 1
+            self._jobs[job.id] = job
+        if not request.exclusive:
+            # Newest wins among completions, as on the local model.
+            for older in running:
+                if not older.request.exclusive:
+                    older.stop("cancelled")
+        threading.Thread(target=self._run, args=(job,), name="hearth-engine-request", daemon=True).start()
+        return _Handle(job)
+
+    def _run(self, job: _Job) -> None:
+        try:
+            result = self._generate(job)
+        except EngineError as exc:
+            if job.stopped is not None:
+                result = GenerationResult(text="", stop_reason=job.stopped)
+            else:
+                self._lost(exc)
+                job.future.set_exception(exc)
+                return
+        except Exception as exc:  # a bug here must not leave the caller waiting forever
+            log.exception("engine request failed")
+            job.future.set_exception(ModelUnavailable(f"engine request failed: {exc}"))
+            return
+        finally:
+            with self._lock:
+                self._jobs.pop(job.id, None)
+        job.future.set_result(result)
+
+    def _tokens(self, text: str, control: bool) -> list[int]:
+        if control and text in self._control:
+            return self._control[text]
+        body = {"content": text, "add_special": False, "parse_special": control}
+        reply = self._http.json("POST", "/tokenize", body, timeout=self._config.connect_timeout_s + 10)
+        tokens = reply.get("tokens") if isinstance(reply, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            why = f"{self._config.endpoint}/tokenize answered {reply!r:.80}"
+            raise EngineError(EngineProblem.NOT_AN_ENGINE, why)
+        if control:
+            self._control[text] = tokens
+        return tokens
+
+    def _ids(self, text: str, control: Spans) -> list[int]:
+        """Token ids: repository text as plain text, Hearth's own markers as control tokens."""
+        tokens: list[int] = []
+        at = 0
+        for start, end in (*control, (len(text), len(text))):
+            if start > at:
+                tokens += self._tokens(text[at:start], control=False)
+            if end > start and start < len(text):
+                tokens += self._tokens(text[start:end], control=True)
+            at = max(at, end)
+        return tokens
+
+    def _prompt(self, request: GenerationRequest) -> list[int]:
+        assert self.info is not None
+        head = request.prompt[: request.keep_head]
+        return fit_context(
+            self._ids(request.prompt, request.control),
+            self.info.n_ctx,
+            request.max_tokens,
+            lambda: self._ids(head, request.control) if head else [],
+        )
+
+    def _generate(self, job: _Job) -> GenerationResult:
+        request = job.request
+        started = self._clock()
+        deadline = threading.Timer(request.deadline_s, job.stop, args=("deadline",))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            prompt = self._prompt(request)
+            greedy = request.temperature <= 0
+            body: dict[str, Any] = {
+                "prompt": prompt,
+                "n_predict": request.max_tokens,
+                "stream": True,
+                "cache_prompt": request.use_prompt_cache,
+                "n_probs": 1,
+                "temperature": max(0.0, request.temperature),
+                "top_k": 1 if greedy else 40,
+                "top_p": 0.95,
+                "min_p": 0.05,
+                "repeat_penalty": request.repeat_penalty,
+                "seed": request.seed,
+                "timings_per_token": True,
+                "return_progress": True,
+                # The engine picks the idle slot whose cache shares most with this prompt, which
+                # for one developer's keystrokes is the slot their last request used.
+                "id_slot": -1,
+            }
+            if request.grammar:
+                body["grammar"] = request.grammar
+            return self._read(job, prompt, body, started)
+        finally:
+            deadline.cancel()
+
+    def _read(self, job: _Job, prompt: list[int], body: dict[str, Any], started: float) -> GenerationResult:
+        request = job.request
+        stream = job.on_text if request.stream else None
+        unfolding = Unfolding(request.stop, stream)
+        text = ""
+        ends: list[int] = []
+        logprobs: list[float] = []
+        stop_reason = "max_tokens"
+        reused = generated = 0
+        first_token_at: float | None = None
+        timeout = request.deadline_s + self._config.connect_timeout_s
+        job.evaluating = PromptProgress(0, len(prompt))
+        events = self._http.events("/completion", body, timeout, job.opened)
+        try:
+            for event in events:
+                progress = event.get("prompt_progress")
+                if isinstance(progress, dict):
+                    job.evaluating = PromptProgress(int(progress.get("processed", 0)), len(prompt))
+                timings = event.get("timings")
+                if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
+                    reused = timings["cache_n"]
+                predicted = event.get("tokens_predicted")  # progress events carry a placeholder token
+                if isinstance(predicted, int):
+                    generated = predicted
+                content = event.get("content")
+                if isinstance(content, str) and content:
+                    if first_token_at is None:
+                        first_token_at = self._clock()
+                    text += content
+                    for probability in event.get("completion_probabilities") or ():
+                        logprob = probability.get("logprob") if isinstance(probability, dict) else None
+                        if isinstance(logprob, int | float):
+                            logprobs.append(float(logprob))
+                            ends.append(len(text))
+                    ended_by = unfolding.grow(text)
+                    if ended_by is not None:
+                        stop_reason = ended_by
+                        break
+                if event.get("stop") is True:
+                    stop_reason = "eos" if event.get("stop_type") == "eos" else "max_tokens"
+                    if event.get("stop_type") == "word":
+                        stop_reason = "stop"
+        except EngineError:
+            if job.stopped is None:
+                raise
+        finally:
+            events.close()
+            job.evaluating = None
+        if job.stopped is not None and stop_reason not in ("stop", "repetition"):
+            stop_reason = job.stopped
+        final = unfolding.end(stop_reason)
+        ended = self._clock()
+        first = first_token_at or ended
+        return GenerationResult(
+            text=final,
+            stop_reason=stop_reason,
+            prompt_tokens=len(prompt),
+            reused_tokens=min(reused, len(prompt)),
+            generated_tokens=generated,
+            prompt_ms=(first - started) * 1000,
+            decode_ms=(ended - first) * 1000,
+            token_logprobs=tuple(zip(ends, logprobs, strict=True)),
+        )

@@ -1,0 +1,145 @@
+"""Real shared engines for the end-to-end tests: llama.cpp's own `llama-server`.
+
+It is in no package registry this machine can reach, but llama-cpp-python's
+source distribution on PyPI carries llama.cpp (`vendor/llama.cpp`) with its
+server. `llama_server()` finds a built one (HEARTH_LLAMA_SERVER, the PATH,
+or the cache, keyed by the llama-cpp-python version installed) or builds it
+once with CMake (about 7 minutes on two cores) and caches it. Run
+`python -m tests.e2e.engines` to build it ahead of a test run.
+
+The build downloads nothing but the sdist from PyPI: the web UI and its
+prebuilt bundle are off, and so is HTTPS (the tests talk on loopback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hearth-tests"
+BUILD_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DGGML_NATIVE=ON",
+)
+
+
+class NoEngine(Exception):
+    """llama-server could not be found or built here; the message says why."""
+
+
+def llama_server() -> Path:
+    """A llama-server binary: given, on the PATH, cached, or built now."""
+    given = os.environ.get("HEARTH_LLAMA_SERVER")
+    if given:
+        return Path(given)
+    found = shutil.which("llama-server")
+    if found:
+        return Path(found)
+    version = importlib.metadata.version("llama-cpp-python")
+    target = CACHE / f"llama-server-{version}" / "llama-server"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; a second waiter finds it done
+        if not target.is_file():
+            _build(version, target)
+    return target
+
+
+def _build(version: str, target: Path) -> None:
+    for tool in ("cmake", "c++"):
+        if shutil.which(tool) is None:
+            raise NoEngine(f"building llama-server needs {tool} (apt install cmake g++)")
+    with tempfile.TemporaryDirectory(prefix="hearth-llama-server-") as work:
+        where = Path(work)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             f"llama-cpp-python=={version}", "-d", str(where)],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        sdist = next(where.glob("llama_cpp_python-*.tar.gz"))
+        with tarfile.open(sdist) as archive:
+            members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name]
+            archive.extractall(where, members=members, filter="data")
+        source = next(where.glob("llama_cpp_python-*/vendor/llama.cpp"))
+        build = where / "build"
+        jobs = str(os.cpu_count() or 2)
+        subprocess.run(["cmake", "-S", str(source), "-B", str(build), *BUILD_FLAGS], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        built = next(build.rglob("llama-server"))
+        partial = target.with_suffix(".partial")
+        shutil.copy2(built, partial)
+        partial.replace(target)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_llama_server(model: Path, *args: str, port: int | None = None) -> Iterator[str]:
+    """llama-server on a free loopback port with `model`; yields its URL once it answers /health."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [str(llama_server()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+             "--threads", "2", "--no-webui", *args],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_healthy(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Any) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            said = log.read()[-2000:].decode("utf-8", "replace")
+            raise NoEngine(f"llama-server exited with {process.returncode}: {said}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/health", timeout=2) as response:
+            if response.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise NoEngine("llama-server did not answer /health within 120 s")
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    print(f"llama-server: {llama_server()} ({time.monotonic() - started:.0f} s)")

@@ -1,0 +1,314 @@
+"""The shared-engine backend against a scripted HTTP engine on loopback: what it sends, how it
+reads a stream, and what every fault becomes. The real llama-server is in tests/e2e."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from hearth.model.backend import (
+    Control,
+    EngineProblem,
+    GenerationRequest,
+    ModelState,
+    ModelUnavailable,
+    compose,
+)
+from hearth.model.catalog import PromptFormat
+from hearth.model.remote import EngineConfig, EngineError, LlamaServerBackend, read_api_key
+from hearth.model.stopping import StopSpec
+
+CONTROL_BASE = 100_000
+STARTING = ModelState.STARTING
+
+
+class FakeEngine:
+    """Answers llama-server's /health, /props, /tokenize and a scripted /completion stream."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.events: list[dict[str, Any]] = [
+            {"content": "", "tokens": [0], "tokens_predicted": 0, "prompt_progress": {"processed": 5}},
+            {"content": "ret", "tokens": [1], "completion_probabilities": [{"logprob": -0.5}],
+             "timings": {"cache_n": 3}, "tokens_predicted": 1},
+            {"content": "urn 1", "tokens": [2], "completion_probabilities": [{"logprob": -0.25}],
+             "tokens_predicted": 2},
+            {"content": "", "tokens": [], "stop": True, "stop_type": "eos", "timings": {"cache_n": 3},
+             "tokens_predicted": 2},
+        ]  # fmt: skip
+        self.delay_s = 0.0
+        self.status: dict[str, int] = {}
+        self.raw: dict[str, bytes] = {}
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.went_away = threading.Event()
+        self.connections: list[socket.socket] = []
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                engine.connections.append(self.connection)
+
+            def do_GET(self) -> None:
+                self._answer(None)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length)) if length else None
+                self._answer(body)
+
+            def _answer(self, body: Any) -> None:
+                engine.headers.append(dict(self.headers))
+                path = self.path
+                if path in engine.status:
+                    self._send(engine.status[path], {"error": {"message": "scripted failure"}})
+                elif path in engine.raw:
+                    self._send_bytes(200, engine.raw[path], "text/html")
+                elif path == "/health":
+                    self._send(200, {"status": "ok"})
+                elif path == "/props":
+                    self._send(200, {"default_generation_settings": {"n_ctx": 256}, "total_slots": 2,
+                                     "model_path": "/models/fake-coder.gguf"})  # fmt: skip
+                elif path == "/tokenize":
+                    text = body["content"]
+                    ids = [CONTROL_BASE + len(text)] if body["parse_special"] else [ord(c) for c in text]
+                    self._send(200, {"tokens": ids})
+                elif path == "/completion":
+                    engine.bodies.append(body)
+                    self._stream()
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def _send(self, status: int, payload: Any) -> None:
+                self._send_bytes(status, json.dumps(payload).encode(), "application/json")
+
+            def _send_bytes(self, status: int, data: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for event in engine.events:
+                        time.sleep(engine.delay_s)
+                        data = f"data: {json.dumps(event)}\n\n".encode()
+                        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    engine.went_away.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """The engine stops: it listens no more, and its open connections go too."""
+        self.server.shutdown()
+        self.server.server_close()
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def engine() -> Iterator[FakeEngine]:
+    fake = FakeEngine()
+    yield fake
+    fake.close()
+
+
+def backend_for(url: str, **config: Any) -> LlamaServerBackend:
+    backend = LlamaServerBackend(EngineConfig(url, **config), PromptFormat(), backoff=(0.05,))
+    backend.start()
+    return backend
+
+
+def settle(
+    backend: LlamaServerBackend, done: Callable[[ModelState], bool] = lambda s: s is not ModelState.STARTING
+):
+    deadline = time.monotonic() + 10
+    while not done(backend.status().state):
+        assert time.monotonic() < deadline, backend.status()
+        time.sleep(0.01)
+    return backend.status()
+
+
+def test_text_logprobs_and_reuse_come_from_the_stream_and_repository_text_stays_text(engine):
+    backend = backend_for(engine.url, api_key="s3cret")
+    status = settle(backend)
+    assert status.state is ModelState.READY and status.engine == engine.url
+    assert status.model_name == "fake-coder.gguf"
+    prompt, control = compose(Control("<|fim_prefix|>"), "x = '<|im_start|>'\n", Control("<|fim_middle|>"))
+    streamed: list[str] = []
+    request = GenerationRequest(prompt, control=control, stream=True, deadline_s=10)
+    result = backend.submit(request, streamed.append).future.result(timeout=10)
+    assert result.text == "return 1" and "".join(streamed) == "return 1"
+    assert result.stop_reason == "eos" and result.generated_tokens == 2
+    assert result.token_logprobs == ((3, -0.5), (8, -0.25))
+    assert result.reused_tokens == 3 and result.prompt_tokens == len(engine.bodies[0]["prompt"])
+    sent = engine.bodies[0]["prompt"]
+    # Hearth's markers became control tokens; the file's look-alike went as characters.
+    assert sent[0] == CONTROL_BASE + len("<|fim_prefix|>") and sent[-1] == CONTROL_BASE + len(
+        "<|fim_middle|>"
+    )
+    assert sent[1:-1] == [ord(c) for c in "x = '<|im_start|>'\n"]
+    assert engine.bodies[0]["cache_prompt"] is True and engine.bodies[0]["stream"] is True
+    assert all(h.get("Authorization") == "Bearer s3cret" for h in engine.headers)
+    backend.close()
+
+
+def test_a_stop_rule_ends_the_text_and_closes_the_stream(engine):
+    engine.events = [{"content": f"line {i}\n", "tokens": [i]} for i in range(40)]
+    engine.delay_s = 0.01
+    backend = backend_for(engine.url)
+    settle(backend)
+    request = GenerationRequest("def f():\n", stop=StopSpec(max_lines=2), deadline_s=30)
+    result = backend.submit(request).future.result(timeout=30)
+    assert result.text == "line 0\nline 1" and result.stop_reason == "stop"
+    assert engine.went_away.wait(10)  # the engine saw the client go and stops generating
+    backend.close()
+
+
+def test_cancel_and_deadline_stop_reading_and_answer_once(engine):
+    engine.events = [{"content": "x", "tokens": [1]}] * 200
+    engine.delay_s = 0.05
+    backend = backend_for(engine.url)
+    settle(backend)
+    handle = backend.submit(GenerationRequest("a", max_tokens=200, deadline_s=60))
+    while not engine.bodies:
+        time.sleep(0.01)
+    handle.cancel()
+    assert handle.future.result(timeout=10).stop_reason == "cancelled"
+    assert engine.went_away.wait(10)
+    late = backend.submit(GenerationRequest("a", max_tokens=200, deadline_s=0.3)).future.result(timeout=10)
+    assert late.stop_reason == "deadline" and set(late.text) <= {"x"}
+    backend.close()
+
+
+def test_a_newer_completion_cancels_the_older_one(engine):
+    engine.events = [{"content": "x", "tokens": [1]}] * 200
+    engine.delay_s = 0.05
+    backend = backend_for(engine.url)
+    settle(backend)
+    first = backend.submit(GenerationRequest("a", max_tokens=200, deadline_s=60))
+    backend.submit(GenerationRequest("b", max_tokens=1, deadline_s=60))
+    assert first.future.result(timeout=10).stop_reason == "cancelled"
+    backend.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "problem"),
+    [
+        ("/health", 401, EngineProblem.KEY_REFUSED),
+        ("/props", 404, EngineProblem.NOT_AN_ENGINE),
+        ("/health", 503, EngineProblem.LOADING),
+    ],
+)
+def test_a_probe_that_fails_says_why_in_the_status_and_recovers(engine, path, status, problem):
+    engine.status[path] = status
+    backend = backend_for(engine.url)
+    failed = settle(backend)
+    assert failed.state is ModelState.FAILED and failed.problem is problem and failed.message
+    with pytest.raises(ModelUnavailable):
+        backend.submit(GenerationRequest("a"))
+    del engine.status[path]  # fixed on the engine's side: the background probe finds it
+    assert settle(backend, lambda s: s is ModelState.READY).problem is None
+    backend.close()
+
+
+def test_an_endpoint_that_is_not_an_engine(engine):
+    engine.raw["/health"] = b"<html>router login</html>"
+    backend = backend_for(engine.url)
+    status = settle(backend)
+    assert status.state is ModelState.FAILED and status.problem is EngineProblem.NOT_AN_ENGINE
+    backend.close()
+
+
+def test_nothing_listening_is_unreachable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = backend_for(f"http://127.0.0.1:{port}")
+    status = settle(backend)
+    assert status.state is ModelState.FAILED and status.problem is EngineProblem.UNREACHABLE
+    assert f"127.0.0.1:{port}" in status.message
+    backend.close()
+
+
+def test_an_engine_error_mid_request_fails_that_request_only(engine):
+    backend = backend_for(engine.url)
+    settle(backend)
+    engine.status["/completion"] = 500
+    with pytest.raises(EngineError) as raised:
+        backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10)
+    assert raised.value.problem is EngineProblem.ENGINE_ERROR
+    assert backend.status().state is ModelState.READY
+    engine.events = [{"content": "ok", "tokens": [1]}, {"stop": True, "stop_type": "limit", "tokens": []}]
+    del engine.status["/completion"]
+    assert backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10).text == "ok"
+    backend.close()
+
+
+def test_garbage_in_the_stream_is_a_clear_error(engine):
+    engine.events = [{"content": "ok", "tokens": [1]}, {"error": {"message": "out of memory"}}]
+    backend = backend_for(engine.url)
+    settle(backend)
+    with pytest.raises(EngineError) as raised:
+        backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10)
+    assert raised.value.problem is EngineProblem.ENGINE_ERROR and "out of memory" in str(raised.value)
+    backend.close()
+
+
+def test_an_engine_that_goes_away_is_reconnected_to():
+    engine = FakeEngine()
+    port = engine.server.server_address[1]
+    backend = backend_for(engine.url)
+    settle(backend)
+    engine.close()
+    with pytest.raises(EngineError):
+        backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10)
+    assert backend.status().state is ModelState.RESTARTING
+    assert backend.status().problem is EngineProblem.UNREACHABLE
+    again = FakeEngine(port)  # the engine comes back where it was
+    try:
+        assert settle(backend, lambda s: s is ModelState.READY).problem is None
+        assert backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10).text
+    finally:
+        again.close()
+        backend.close()
+
+
+def test_the_api_key_comes_from_a_private_file_or_the_environment(tmp_path, monkeypatch):
+    key = tmp_path / "key"
+    key.write_text("k-123\n")
+    key.chmod(0o600)
+    assert read_api_key("", str(key)) == "k-123"
+    key.chmod(0o644)
+    with pytest.raises(EngineError, match="chmod 600"):
+        read_api_key("", str(key))
+    monkeypatch.setenv("HEARTH_TEST_KEY", "k-456")
+    assert read_api_key("HEARTH_TEST_KEY", "") == "k-456"
+    monkeypatch.delenv("HEARTH_TEST_KEY")
+    with pytest.raises(EngineError, match="HEARTH_TEST_KEY"):
+        read_api_key("HEARTH_TEST_KEY", "")
