@@ -37,6 +37,10 @@ SYSTEM_PROMPT = (
 )
 CHATML_STOP = StopSpec(max_lines=100000, stop_strings=("<|im_end|>", "<|im_start|>", "<|endoftext|>"))
 """Where a chat answer or an edit draft ends: the model's end of turn, never a line count."""
+CHAT_DEADLINE_S = 600.0
+"""A safety net, not a limit a reader should meet: the user stops an answer (Stop, Ctrl-C) and the
+token limit ends it. One counted from the question would cut answers on a slow or busy laptop,
+whose cold prompt alone can take most of a minute."""
 
 
 def chatml(messages: list[Message]) -> tuple[str, Spans]:
@@ -160,7 +164,7 @@ class ChatService:
                 control=control,
                 keep_head=first_turn_end(control),
                 max_tokens=settings.chat_max_tokens,
-                deadline_s=max(30.0, settings.chat_max_tokens / 4),
+                deadline_s=CHAT_DEADLINE_S,
                 stop=CHATML_STOP,
                 stream=True,
                 exclusive=True,
