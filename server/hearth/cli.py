@@ -41,12 +41,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for the model (0: auto)")
     parser.add_argument("--max-tokens", type=int, help="most tokens generated per suggestion")
     parser.add_argument(
-        "--backend", choices=BACKENDS, help="local (default) or llamacpp: a shared llama-server"
+        "--backend", choices=BACKENDS, help="local (default), or an engine: llamacpp or openai"
     )
     parser.add_argument("--endpoint", help="the shared engine's URL, e.g. http://127.0.0.1:8080")
-    parser.add_argument(
-        "--remote-model", help="the engine's model as a catalog name (says its prompt format)"
-    )
+    parser.add_argument("--remote-model", help="the name the engine serves its model under")
     parser.add_argument("--api-key-env", help="environment variable that holds the engine's API key")
     parser.add_argument("--api-key-file", help="file (chmod 600) that holds the engine's API key")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 MULTILINE_MODES = ("auto", "always", "never")
-BACKENDS = ("local", "llamacpp")
+BACKENDS = ("local", "llamacpp", "openai")
 
 
 @dataclass(frozen=True)
@@ -21,12 +21,14 @@ class Settings:
     """Catalog name or path to a GGUF file; empty means the embedded default."""
     backend: str = "local"
     """local: the model runs on this machine, in Hearth's own process; llamacpp: a llama.cpp
-    server (`llama-server`) at `endpoint` generates, while context, filter and telemetry stay here."""
+    server (`llama-server`) at `endpoint` generates; openai: any OpenAI-compatible /v1/completions
+    (vLLM, llama-cpp-python's server). Context, filter and telemetry stay here."""
     endpoint: str = ""
     """The shared engine's URL (http://host:8080); code is sent there."""
     remote_model: str = ""
-    """The engine's model as a catalog name, which says its prompt format (qwen2.5-coder-1.5b);
-    empty: a plain prefix prompt (no fill-in-the-middle)."""
+    """The engine's model: the name it serves it under (openai), whose catalog family says the
+    prompt format (a name containing qwen2.5-coder-1.5b gets its FIM markers); empty: the engine's
+    first model, its format read the same way from the name the engine reports."""
     api_key_env: str = ""
     """Environment variable that holds the engine's API key (the key itself is never a setting)."""
     api_key_file: str = ""

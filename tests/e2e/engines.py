@@ -1,4 +1,5 @@
-"""Real shared engines for the end-to-end tests: llama.cpp's own `llama-server`.
+"""Real shared engines for the end-to-end tests: llama.cpp's own `llama-server`, and
+llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`, a test extra).
 
 It is in no package registry this machine can reach, but llama-cpp-python's
 source distribution on PyPI carries llama.cpp (`vendor/llama.cpp`) with its
@@ -125,18 +126,41 @@ def running_llama_server(model: Path, *args: str, port: int | None = None) -> It
                 process.wait(5)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Any) -> None:
+@contextlib.contextmanager
+def running_openai_server(model: Path, api_key: str, port: int | None = None) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server (its `server` extra) on a free loopback port."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", api_key],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_healthy(url, process, log, "/docs")
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Any, path: str = "/health") -> None:
     deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:
             log.seek(0)
             said = log.read()[-2000:].decode("utf-8", "replace")
-            raise NoEngine(f"llama-server exited with {process.returncode}: {said}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/health", timeout=2) as response:
+            raise NoEngine(f"the engine exited with {process.returncode}: {said}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + path, timeout=2) as response:
             if response.status == 200:
                 return
         if time.monotonic() > deadline:
-            raise NoEngine("llama-server did not answer /health within 120 s")
+            raise NoEngine(f"the engine did not answer {path} within 120 s")
         time.sleep(0.2)
 
 

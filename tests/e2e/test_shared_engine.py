@@ -22,8 +22,8 @@ from hearth.bench import position
 from hearth.lsp.stdio_client import StdioClient
 from hearth.model.backend import Control, EngineProblem, GenerationRequest, ModelState, compose
 from hearth.model.catalog import PromptFormat, resolve_model
-from hearth.model.remote import EngineConfig, LlamaServerBackend
-from tests.e2e.engines import free_port, llama_server, running_llama_server
+from hearth.model.remote import EngineConfig, LlamaServerBackend, OpenAIBackend
+from tests.e2e.engines import free_port, llama_server, running_llama_server, running_openai_server
 
 pytestmark = pytest.mark.e2e
 
@@ -55,9 +55,9 @@ def engine(binary, model_path) -> Iterator[str]:
         yield url
 
 
-def serve(url: str, *extra: str) -> StdioClient:
-    command = [sys.executable, "-m", "hearth", "serve", "--backend", "llamacpp", "--endpoint", url,
-               "--api-key-env", "HEARTH_E2E_ENGINE_KEY", *extra]  # fmt: skip
+def serve(url: str, backend: str = "llamacpp") -> StdioClient:
+    command = [sys.executable, "-m", "hearth", "serve", "--backend", backend, "--endpoint", url,
+               "--api-key-env", "HEARTH_E2E_ENGINE_KEY"]  # fmt: skip
     client = StdioClient(command, env={"PYTHONUNBUFFERED": "1", "HEARTH_E2E_ENGINE_KEY": KEY})
     client.initialize({"debounceMs": 0, "filter": False, "deadlineMs": LOADED_DEADLINE_MS})
     return client
@@ -198,3 +198,53 @@ def test_an_engine_killed_mid_request_is_found_again(binary, model_path):
         assert client.alive()
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def openai_engine(model_path) -> Iterator[str]:
+    with running_openai_server(model_path, KEY) as url:
+        yield url
+
+
+def test_an_openai_compatible_engine_serves_completions_and_chat(openai_engine):
+    client = serve(openai_engine, "openai")
+    try:
+        status = client.wait_model_ready()
+        assert status["state"] == "ready" and status["engine"] == openai_engine
+        # The name llama-cpp-python's server reports is the GGUF's: SmolLM2's catalog entry.
+        assert (
+            status["name"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf") and status["promptFormat"] == "prefix"
+        )
+        client.open_document(URI, "python", SOURCE)
+        items = client.wait(inline(client), timeout=LOADED_DEADLINE_MS / 1000)["result"]["items"]
+        assert items and items[0]["insertText"].strip()
+        event = completions(client)[-1]
+        assert event["generated_tokens"] > 0 and event["mean_logprob"] is not None
+        client.notify("workspace/didChangeConfiguration", {"settings": {"chatMaxTokens": 32}})
+        answer = client.request(
+            "hearth/chat", {"messages": [{"role": "user", "content": "What is a prime?"}]}, timeout=240
+        )["result"]
+        chunks = [n["params"]["text"] for n in client.notifications if n["method"] == "hearth/chatChunk"]
+        assert answer["text"].strip() and "".join(chunks).strip() == answer["text"].strip()
+    finally:
+        client.close()
+
+
+def test_an_openai_engine_checks_the_key_and_takes_the_grammar(openai_engine):
+    refused = OpenAIBackend(EngineConfig(openai_engine, api_key="wrong"), PromptFormat(), backoff=(0.2,))
+    refused.start()
+    backend = OpenAIBackend(EngineConfig(openai_engine, api_key=KEY), PromptFormat(), backoff=(0.2,))
+    backend.start()
+    try:
+        deadline = time.monotonic() + 60
+        while ModelState.STARTING in (refused.status().state, backend.status().state):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert refused.status().problem is EngineProblem.KEY_REFUSED
+        grammar = 'root ::= "total = " [0-9]+ "\\n"'
+        request = GenerationRequest("def f():\n    ", grammar=grammar, max_tokens=12, deadline_s=120)
+        text = backend.submit(request).future.result(timeout=180).text
+        assert re.fullmatch(r"total = [0-9]+\n?", text), text
+    finally:
+        refused.close()
+        backend.close()

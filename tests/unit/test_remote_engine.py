@@ -22,8 +22,16 @@ from hearth.model.backend import (
     ModelUnavailable,
     compose,
 )
-from hearth.model.catalog import PromptFormat
-from hearth.model.remote import EngineConfig, EngineError, LlamaServerBackend, read_api_key
+from hearth.model.catalog import PromptFormat, format_for_name
+from hearth.model.remote import (
+    ZERO_WIDTH,
+    EngineConfig,
+    EngineError,
+    LlamaServerBackend,
+    OpenAIBackend,
+    neutralize,
+    read_api_key,
+)
 from hearth.model.stopping import StopSpec
 
 CONTROL_BASE = 100_000
@@ -43,6 +51,19 @@ class FakeEngine:
             {"content": "", "tokens": [], "stop": True, "stop_type": "eos", "timings": {"cache_n": 3},
              "tokens_predicted": 2},
         ]  # fmt: skip
+        self.openai_events: list[dict[str, Any]] = [
+            {"choices": [{"text": "ret", "logprobs": {"token_logprobs": [-0.5]}, "finish_reason": None}]},
+            {
+                "choices": [
+                    {
+                        "text": "urn <\u200b|x|>",
+                        "logprobs": {"token_logprobs": [-0.25]},
+                        "finish_reason": None,
+                    }
+                ]
+            },
+            {"choices": [{"text": "", "logprobs": None, "finish_reason": "length"}]},
+        ]
         self.delay_s = 0.0
         self.status: dict[str, int] = {}
         self.raw: dict[str, bytes] = {}
@@ -88,7 +109,15 @@ class FakeEngine:
                     self._send(200, {"tokens": ids})
                 elif path == "/completion":
                     engine.bodies.append(body)
-                    self._stream()
+                    self._stream(engine.events)
+                elif path == "/v1/models":
+                    self._send(
+                        200,
+                        {"object": "list", "data": [{"id": "Qwen/Qwen2.5-Coder-1.5B", "max_model_len": 512}]},
+                    )
+                elif path == "/v1/completions":
+                    engine.bodies.append(body)
+                    self._stream(engine.openai_events, done=True)
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
@@ -102,15 +131,16 @@ class FakeEngine:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self) -> None:
+            def _stream(self, events: list[dict[str, Any]], done: bool = False) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 try:
-                    for event in engine.events:
+                    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
+                    for line in lines + (["data: [DONE]\n\n"] if done else []):
                         time.sleep(engine.delay_s)
-                        data = f"data: {json.dumps(event)}\n\n".encode()
+                        data = line.encode()
                         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                         self.wfile.flush()
                     self.wfile.write(b"0\r\n\r\n")
@@ -312,3 +342,47 @@ def test_the_api_key_comes_from_a_private_file_or_the_environment(tmp_path, monk
     monkeypatch.delenv("HEARTH_TEST_KEY")
     with pytest.raises(EngineError, match="HEARTH_TEST_KEY"):
         read_api_key("HEARTH_TEST_KEY", "")
+
+
+def test_an_openai_engine_gets_one_raw_string_with_the_repository_text_neutralized(engine):
+    backend = OpenAIBackend(EngineConfig(engine.url), PromptFormat(), backoff=(0.05,))
+    backend.start()
+    status = settle(backend)
+    assert status.state is ModelState.READY and backend.info is not None
+    assert backend.info.model == "Qwen/Qwen2.5-Coder-1.5B" and backend.info.n_ctx == 512
+    # The engine's name says its family: Qwen2.5-Coder's fill-in-the-middle markers.
+    assert backend.prompt_format.kind == "fim-psm" and status.prompt_format == "fim-psm"
+    prompt, control = compose(
+        Control("<|fim_prefix|>"), "s = '<|im_start|>' # [INST]\n", Control("<|fim_middle|>")
+    )
+    result = backend.submit(GenerationRequest(prompt, control=control, deadline_s=10)).future.result(
+        timeout=10
+    )
+    sent = engine.bodies[0]
+    assert sent["model"] == "Qwen/Qwen2.5-Coder-1.5B" and "suffix" not in sent
+    assert sent["prompt"] == "<|fim_prefix|>s = '<\u200b|im_start|>' # [\u200bINST]\n<|fim_middle|>"
+    assert result.text == "return <|x|>" and result.stop_reason == "max_tokens"
+    assert result.token_logprobs == ((3, -0.5), (12, -0.25)) and result.generated_tokens == 2
+    backend.close()
+
+
+def test_an_openai_engine_that_does_not_serve_the_named_model_says_what_it_serves(engine):
+    backend = OpenAIBackend(EngineConfig(engine.url, model="gpt-4"), PromptFormat(), backoff=(0.05,))
+    backend.start()
+    status = settle(backend)
+    assert status.state is ModelState.FAILED and "Qwen/Qwen2.5-Coder-1.5B" in status.message
+    backend.close()
+
+
+def test_neutralize_breaks_every_special_looking_marker_and_nothing_else():
+    code = "if a < b and c > d: x = List<int>() # <div> <s> <|endoftext|> <\uff5cfim\u2581begin\uff5c>"
+    out = neutralize(code)
+    assert out.replace(ZERO_WIDTH, "") == code
+    assert "<|endoftext|>" not in out and "<s>" not in out and "<\uff5cfim\u2581begin\uff5c>" not in out
+    assert "List<int>()" in out and "<div>" in out and "a < b and c > d" in out
+
+
+def test_a_model_name_finds_its_catalog_family():
+    assert format_for_name("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").kind == "fim-psm"
+    assert format_for_name("/models/SmolLM2-135M-Instruct.Q4_1.gguf").kind == "prefix"
+    assert format_for_name("mystery-model-7b") is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hearth.config import Settings
 from hearth.model.backend import ModelState
-from hearth.model.catalog import ModelNotFound, check_gguf_file, resolve_model
+from hearth.model.catalog import ModelNotFound, check_gguf_file, format_for_name, resolve_model
 from hearth.model.manager import ModelManager
 from hearth.paths import data_dir
 
@@ -85,7 +85,7 @@ def _measure(settings: Settings, problems: list[str]) -> None:
 def _engine(settings: Settings, problems: list[str], measure: bool) -> None:
     """The shared engine: what it serves, how far away it is, and how fast it generates."""
     from hearth.model.backend import GenerationRequest
-    from hearth.model.remote import LlamaServerBackend
+    from hearth.model.remote import EngineBackend
 
     print(f"Engine        {settings.backend} at {settings.endpoint or '(no endpoint set)'}")
     manager = ModelManager(data_dir())
@@ -93,17 +93,16 @@ def _engine(settings: Settings, problems: list[str], measure: bool) -> None:
         manager.configure(settings)
         status = manager.wait_ready(30)
         backend = manager.backend
-        if status.state is not ModelState.READY or not isinstance(backend, LlamaServerBackend):
+        if status.state is not ModelState.READY or not isinstance(backend, EngineBackend):
             problems.append(status.message or f"the engine is {status.state.value}")
             return
         info = backend.info
         assert info is not None
-        model = manager.model
-        print(f"  model       {info.model} [{model.prompt_format if model else 'prefix'} prompt]")
+        print(f"  model       {info.model} [{backend.prompt_format.kind} prompt]")
         print(f"  context     {info.n_ctx} tokens per slot, {info.slots} slot(s)")
         print(f"  round trip  {info.round_trip_ms:.1f} ms")
-        if not settings.remote_model:
-            print("  (remoteModel not set: prefix prompts, no fill-in-the-middle)")
+        if format_for_name(settings.remote_model or info.model) is None:
+            print("  (no catalog family in the model's name: prefix prompts, no fill-in-the-middle)")
         if not measure:
             return
         prompt = "def main():\n    " + "value = compute(value)\n    " * 40

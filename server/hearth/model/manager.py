@@ -28,8 +28,7 @@ from hearth.model.catalog import (
     ModelNotFound,
     PromptFormat,
     ResolvedModel,
-    entry_format,
-    find_entry,
+    format_for_name,
     resolve_model,
 )
 
@@ -42,7 +41,7 @@ BackendFactory = Callable[[ResolvedModel, Settings], Any]
 def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
     """The backend the settings name: the in-process worker, or a shared engine."""
     if settings.backend != "local":
-        from hearth.model.remote import EngineConfig, LlamaServerBackend, read_api_key
+        from hearth.model.remote import EngineConfig, LlamaServerBackend, OpenAIBackend, read_api_key
 
         config = EngineConfig(
             endpoint=settings.endpoint,
@@ -51,7 +50,11 @@ def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
             tls_verify=settings.tls_verify,
             connect_timeout_s=settings.connect_timeout_ms / 1000,
         )
-        engine = LlamaServerBackend(config, model.format)
+        engine = (
+            OpenAIBackend(config, model.format, n_ctx=settings.context_size)
+            if settings.backend == "openai"
+            else LlamaServerBackend(config, model.format)
+        )
         engine.start()
         return engine
     from hearth.model.supervisor import LlamaWorkerBackend
@@ -150,6 +153,9 @@ class ModelManager:
             backend.restart()
 
     def prompt_format(self) -> PromptFormat:
+        engine_format = getattr(self._backend, "prompt_format", None)
+        if isinstance(engine_format, PromptFormat):  # a shared engine's, read from what it serves
+            return engine_format
         return self._model.format if self._model is not None else PromptFormat()
 
     def status(self) -> ModelStatus:
@@ -194,15 +200,12 @@ def _resolve(settings: Settings, data_dir: Path) -> ResolvedModel:
         raise ModelNotFound(
             f"backend {settings.backend} needs an endpoint: set hearth.endpoint (http://host:8080)"
         )
-    entry = find_entry(settings.remote_model) if settings.remote_model else None
-    if settings.remote_model and entry is None:
-        raise ModelNotFound(
-            f"remoteModel {settings.remote_model!r} is not in the catalog (hearth models list names them); "
-            "leave it empty to read the format from the engine"
-        )
     name = settings.remote_model or settings.endpoint
-    fmt = entry_format(entry) if entry is not None else PromptFormat()
-    return ResolvedModel(name=name, path=Path(), source=f"engine at {settings.endpoint}", format=fmt)
+    # Without a name, the engine's own (read once it answers) decides the format.
+    fmt = format_for_name(settings.remote_model) if settings.remote_model else None
+    return ResolvedModel(
+        name=name, path=Path(), source=f"engine at {settings.endpoint}", format=fmt or PromptFormat()
+    )
 
 
 def _settled(status: ModelStatus) -> bool:

@@ -20,6 +20,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import stat
@@ -44,7 +45,7 @@ from hearth.model.backend import (
     Spans,
     TextCallback,
 )
-from hearth.model.catalog import PromptFormat
+from hearth.model.catalog import PromptFormat, format_for_name
 from hearth.model.stopping import Unfolding
 from hearth.model.tokenizer import fit_context
 
@@ -192,7 +193,8 @@ class _Http:
                 if not line.startswith("data:"):
                     continue  # comments (pings), event names, blank separators
                 payload = line[5:].strip()
-                if payload == "[DONE]":
+                if payload == "[DONE]":  # the OpenAI API's end of stream
+                    finished = True
                     break
                 event = _parse(payload.encode("utf-8"), self.endpoint, path)
                 if not isinstance(event, dict):
@@ -322,8 +324,35 @@ class _Handle:
         self._job.stop("cancelled")
 
 
-class LlamaServerBackend:
-    """A `ModelBackend` on llama.cpp's HTTP server (`/completion`, `/tokenize`, `/props`)."""
+@dataclass(frozen=True)
+class Piece:
+    """What one streamed event says, in an engine's own fields read into common ones."""
+
+    text: str = ""
+    logprobs: tuple[float, ...] = ()
+    """One per token the event carries."""
+    predicted: int | None = None
+    """Tokens generated so far, where the engine counts them."""
+    reused: int | None = None
+    """Prompt tokens the engine's KV cache held."""
+    evaluated: int | None = None
+    """Prompt tokens read so far."""
+    stop_reason: str | None = None
+    """eos, max_tokens or stop, on the event that ends the stream."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    path: str
+    body: dict[str, Any]
+    prompt_tokens: int
+    """Exact where the engine tokenized it, else an estimate."""
+
+
+class EngineBackend:
+    """A `ModelBackend` on a shared engine over HTTP; subclasses speak each engine's API."""
+
+    kind = ""
 
     def __init__(
         self,
@@ -333,7 +362,9 @@ class LlamaServerBackend:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._format = prompt_format
+        self.prompt_format = prompt_format
+        """How prompts are built for the engine's model: from `remoteModel`, else from the name the
+        engine reports (see `catalog.format_for_name`)."""
         self._backoff = backoff
         self._clock = clock
         self._http = _Http(config)
@@ -396,7 +427,15 @@ class LlamaServerBackend:
                     continue
                 self._ever_ready = True
                 name = self.info.model or self._config.model
-                self._set_status(ModelState.READY, "", model_name=name, model_path=name)
+                if not self._config.model:
+                    self.prompt_format = format_for_name(name) or self.prompt_format
+                self._set_status(
+                    ModelState.READY,
+                    "",
+                    model_name=name,
+                    model_path=name,
+                    prompt_format=self.prompt_format.kind,
+                )
                 log.info("engine ready: %s (%s, n_ctx %d)", self._config.endpoint, name, self.info.n_ctx)
                 return
         finally:
@@ -405,29 +444,7 @@ class LlamaServerBackend:
 
     def probe(self) -> EngineInfo:
         """Ask the engine what it serves; EngineError says what is wrong and how to fix it."""
-        started = self._clock()
-        health = self._http.json("GET", "/health", timeout=self._config.connect_timeout_s + 5)
-        round_trip = (self._clock() - started) * 1000
-        if not isinstance(health, dict):
-            why = f"{self._config.endpoint}/health answered {health!r:.80}"
-            raise EngineError(EngineProblem.NOT_AN_ENGINE, why)
-        props = self._http.json("GET", "/props", timeout=self._config.connect_timeout_s + 5)
-        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
-        if not isinstance(settings, dict) or not isinstance(settings.get("n_ctx"), int):
-            raise EngineError(
-                EngineProblem.NOT_AN_ENGINE,
-                f"{self._config.endpoint}/props does not describe a llama.cpp server (no n_ctx)",
-            )
-        # /health and /props may be open to all; tokenizing needs the key, as generating does.
-        self._tokens("ping", control=False)
-        model = Path(str(props.get("model_alias") or props.get("model_path") or "")).name
-        slots = props.get("total_slots")
-        return EngineInfo(
-            model=str(model or self._config.model),
-            n_ctx=int(settings["n_ctx"]),
-            slots=slots if isinstance(slots, int) and slots > 0 else 1,
-            round_trip_ms=round_trip,
-        )
+        raise NotImplementedError
 
     # -- status --------------------------------------------------------------
 
@@ -501,6 +518,112 @@ class LlamaServerBackend:
                 self._jobs.pop(job.id, None)
         job.future.set_result(result)
 
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        """The request in the engine's API."""
+        raise NotImplementedError
+
+    def _piece(self, event: dict[str, Any]) -> Piece:
+        raise NotImplementedError
+
+    def _generate(self, job: _Job) -> GenerationResult:
+        started = self._clock()
+        deadline = threading.Timer(job.request.deadline_s, job.stop, args=("deadline",))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            return self._read(job, self._outgoing(job.request), started)
+        finally:
+            deadline.cancel()
+
+    def _read(self, job: _Job, outgoing: Outgoing, started: float) -> GenerationResult:
+        request = job.request
+        stream = job.on_text if request.stream else None
+        unfolding = Unfolding(request.stop, stream)
+        text = ""
+        ends: list[int] = []
+        logprobs: list[float] = []
+        stop_reason = "max_tokens"
+        reused = generated = 0
+        first_token_at: float | None = None
+        timeout = request.deadline_s + self._config.connect_timeout_s
+        prompt_tokens = outgoing.prompt_tokens
+        job.evaluating = PromptProgress(0, prompt_tokens)
+        events = self._http.events(outgoing.path, outgoing.body, timeout, job.opened)
+        try:
+            for event in events:
+                piece = self._piece(event)
+                if piece.evaluated is not None:
+                    job.evaluating = PromptProgress(piece.evaluated, prompt_tokens)
+                reused = piece.reused if piece.reused is not None else reused
+                generated = (
+                    piece.predicted if piece.predicted is not None else generated + len(piece.logprobs)
+                )
+                if piece.text:
+                    if first_token_at is None:
+                        first_token_at = self._clock()
+                    text += piece.text
+                    for logprob in piece.logprobs:
+                        logprobs.append(logprob)
+                        ends.append(len(text))
+                    ended_by = unfolding.grow(text)
+                    if ended_by is not None:
+                        stop_reason = ended_by
+                        break
+                if piece.stop_reason is not None:
+                    stop_reason = piece.stop_reason
+        except EngineError:
+            if job.stopped is None:
+                raise
+        finally:
+            events.close()
+            job.evaluating = None
+        if job.stopped is not None and stop_reason not in ("stop", "repetition"):
+            stop_reason = job.stopped
+        final = unfolding.end(stop_reason)
+        ended = self._clock()
+        first = first_token_at or ended
+        return GenerationResult(
+            text=final,
+            stop_reason=stop_reason,
+            prompt_tokens=prompt_tokens,
+            reused_tokens=min(reused, prompt_tokens),
+            generated_tokens=generated,
+            prompt_ms=(first - started) * 1000,
+            decode_ms=(ended - first) * 1000,
+            token_logprobs=tuple(zip(ends, logprobs, strict=True)),
+        )
+
+
+class LlamaServerBackend(EngineBackend):
+    """llama.cpp's HTTP server: `/completion` with token ids, `/tokenize`, `/props`."""
+
+    kind = "llamacpp"
+
+    def probe(self) -> EngineInfo:
+        started = self._clock()
+        health = self._http.json("GET", "/health", timeout=self._config.connect_timeout_s + 5)
+        round_trip = (self._clock() - started) * 1000
+        if not isinstance(health, dict):
+            why = f"{self._config.endpoint}/health answered {health!r:.80}"
+            raise EngineError(EngineProblem.NOT_AN_ENGINE, why)
+        props = self._http.json("GET", "/props", timeout=self._config.connect_timeout_s + 5)
+        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+        if not isinstance(settings, dict) or not isinstance(settings.get("n_ctx"), int):
+            raise EngineError(
+                EngineProblem.NOT_AN_ENGINE,
+                f"{self._config.endpoint}/props does not describe a llama.cpp server (no n_ctx)",
+            )
+        # /health and /props may be open to all; tokenizing needs the key, as generating does.
+        self._tokens("ping", control=False)
+        model = Path(str(props.get("model_alias") or props.get("model_path") or "")).name
+        slots = props.get("total_slots")
+        return EngineInfo(
+            model=str(model or self._config.model),
+            n_ctx=int(settings["n_ctx"]),
+            slots=slots if isinstance(slots, int) and slots > 0 else 1,
+            round_trip_ms=round_trip,
+        )
+
     def _tokens(self, text: str, control: bool) -> list[int]:
         if control and text in self._control:
             return self._control[text]
@@ -536,99 +659,175 @@ class LlamaServerBackend:
             lambda: self._ids(head, request.control) if head else [],
         )
 
-    def _generate(self, job: _Job) -> GenerationResult:
-        request = job.request
-        started = self._clock()
-        deadline = threading.Timer(request.deadline_s, job.stop, args=("deadline",))
-        deadline.daemon = True
-        deadline.start()
-        try:
-            prompt = self._prompt(request)
-            greedy = request.temperature <= 0
-            body: dict[str, Any] = {
-                "prompt": prompt,
-                "n_predict": request.max_tokens,
-                "stream": True,
-                "cache_prompt": request.use_prompt_cache,
-                "n_probs": 1,
-                "temperature": max(0.0, request.temperature),
-                "top_k": 1 if greedy else 40,
-                "top_p": 0.95,
-                "min_p": 0.05,
-                "repeat_penalty": request.repeat_penalty,
-                "seed": request.seed,
-                "timings_per_token": True,
-                "return_progress": True,
-                # The engine picks the idle slot whose cache shares most with this prompt, which
-                # for one developer's keystrokes is the slot their last request used.
-                "id_slot": -1,
-            }
-            if request.grammar:
-                body["grammar"] = request.grammar
-            return self._read(job, prompt, body, started)
-        finally:
-            deadline.cancel()
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        prompt = self._prompt(request)
+        greedy = request.temperature <= 0
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "n_predict": request.max_tokens,
+            "stream": True,
+            "cache_prompt": request.use_prompt_cache,
+            "n_probs": 1,
+            "temperature": max(0.0, request.temperature),
+            "top_k": 1 if greedy else 40,
+            "top_p": 0.95,
+            "min_p": 0.05,
+            "repeat_penalty": request.repeat_penalty,
+            "seed": request.seed,
+            "timings_per_token": True,
+            "return_progress": True,
+            # The engine picks the idle slot whose cache shares most with this prompt, which
+            # for one developer's keystrokes is the slot their last request used.
+            "id_slot": -1,
+        }
+        if request.grammar:
+            body["grammar"] = request.grammar
+        return Outgoing("/completion", body, len(prompt))
 
-    def _read(self, job: _Job, prompt: list[int], body: dict[str, Any], started: float) -> GenerationResult:
-        request = job.request
-        stream = job.on_text if request.stream else None
-        unfolding = Unfolding(request.stop, stream)
-        text = ""
-        ends: list[int] = []
-        logprobs: list[float] = []
-        stop_reason = "max_tokens"
-        reused = generated = 0
-        first_token_at: float | None = None
-        timeout = request.deadline_s + self._config.connect_timeout_s
-        job.evaluating = PromptProgress(0, len(prompt))
-        events = self._http.events("/completion", body, timeout, job.opened)
-        try:
-            for event in events:
-                progress = event.get("prompt_progress")
-                if isinstance(progress, dict):
-                    job.evaluating = PromptProgress(int(progress.get("processed", 0)), len(prompt))
-                timings = event.get("timings")
-                if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
-                    reused = timings["cache_n"]
-                predicted = event.get("tokens_predicted")  # progress events carry a placeholder token
-                if isinstance(predicted, int):
-                    generated = predicted
-                content = event.get("content")
-                if isinstance(content, str) and content:
-                    if first_token_at is None:
-                        first_token_at = self._clock()
-                    text += content
-                    for probability in event.get("completion_probabilities") or ():
-                        logprob = probability.get("logprob") if isinstance(probability, dict) else None
-                        if isinstance(logprob, int | float):
-                            logprobs.append(float(logprob))
-                            ends.append(len(text))
-                    ended_by = unfolding.grow(text)
-                    if ended_by is not None:
-                        stop_reason = ended_by
-                        break
-                if event.get("stop") is True:
-                    stop_reason = "eos" if event.get("stop_type") == "eos" else "max_tokens"
-                    if event.get("stop_type") == "word":
-                        stop_reason = "stop"
-        except EngineError:
-            if job.stopped is None:
-                raise
-        finally:
-            events.close()
-            job.evaluating = None
-        if job.stopped is not None and stop_reason not in ("stop", "repetition"):
-            stop_reason = job.stopped
-        final = unfolding.end(stop_reason)
-        ended = self._clock()
-        first = first_token_at or ended
-        return GenerationResult(
-            text=final,
-            stop_reason=stop_reason,
-            prompt_tokens=len(prompt),
-            reused_tokens=min(reused, len(prompt)),
-            generated_tokens=generated,
-            prompt_ms=(first - started) * 1000,
-            decode_ms=(ended - first) * 1000,
-            token_logprobs=tuple(zip(ends, logprobs, strict=True)),
+    def _piece(self, event: dict[str, Any]) -> Piece:
+        progress = event.get("prompt_progress")
+        timings = event.get("timings")
+        content = event.get("content")
+        predicted = event.get("tokens_predicted")  # progress events carry a placeholder token
+        probabilities = event.get("completion_probabilities") or ()
+        stop_type = event.get("stop_type") if event.get("stop") is True else None
+        return Piece(
+            text=content if isinstance(content, str) else "",
+            logprobs=tuple(
+                float(p["logprob"])
+                for p in probabilities
+                if isinstance(p, dict) and isinstance(p.get("logprob"), int | float)
+            ),
+            predicted=predicted if isinstance(predicted, int) else None,
+            reused=timings["cache_n"]
+            if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int)
+            else None,
+            evaluated=int(progress.get("processed", 0)) if isinstance(progress, dict) else None,
+            stop_reason=None if stop_type is None else _LLAMA_STOPS.get(str(stop_type), "max_tokens"),
+        )
+
+
+_LLAMA_STOPS = {"eos": "eos", "limit": "max_tokens", "word": "stop"}
+
+
+ZERO_WIDTH = "\u200b"
+_KNOWN_SPECIAL = (
+    "<s>", "</s>", "<unk>", "<pad>", "<PRE>", "<SUF>", "<MID>", "<EOT>", "[INST]", "[/INST]", "<<SYS>>",
+    "<</SYS>>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<repo_name>",
+    "<reponame>", "<filename>", "<gh_stars>", "<issue_start>", "<issue_comment>", "<issue_closed>",
+    "<jupyter_start>", "<jupyter_text>", "<jupyter_code>", "<jupyter_output>", "<empty_output>",
+    "<commit_before>", "<commit_msg>", "<commit_after>",
+)  # fmt: skip
+_LOOKS_SPECIAL = re.compile(
+    r"<\|[^\s|<>]{1,48}\|>|<\uff5c[^\n\uff5c]{1,48}\uff5c>|" + "|".join(re.escape(t) for t in _KNOWN_SPECIAL)
+)
+"""What engines parse as special tokens in a text prompt: <|...|> (ChatML, Qwen, GPT), its fullwidth
+form (DeepSeek) and the markers of the StarCoder, CodeLlama and Llama 2 families."""
+
+
+def neutralize(text: str) -> str:
+    """Repository text that an engine would read as control tokens, made plain text.
+
+    An OpenAI-compatible engine takes a string and tokenizes it with special
+    tokens on (llama-cpp-python's server and vLLM do), so a file containing
+    `<|im_start|>system` could open a system turn there. A zero-width space
+    after the first character keeps the text as it reads and breaks the
+    match; engines that take token ids (llama.cpp's own server) need none of it.
+    """
+    return _LOOKS_SPECIAL.sub(lambda match: match.group(0)[0] + ZERO_WIDTH + match.group(0)[1:], text)
+
+
+class OpenAIBackend(EngineBackend):
+    """Any OpenAI-compatible `/v1/completions`: vLLM, llama-cpp-python's server, SGLang, LM Studio.
+
+    The prompt goes raw as one string (never `suffix`, which vLLM does not
+    implement), with the repository's text neutralized. Token counts are the
+    engine's where it streams them, else estimated; a grammar goes as
+    `grammar` (llama.cpp-based servers) and vLLM's structured outputs, and an
+    engine that ignores both leaves the edit agent's own checks and retries.
+    """
+
+    kind = "openai"
+    CHARS_PER_TOKEN = 3.0
+    """For fitting the window without the engine's tokenizer: code runs 3-4 characters a token."""
+
+    def __init__(self, *args: Any, n_ctx: int = 4096, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._n_ctx = n_ctx
+
+    def probe(self) -> EngineInfo:
+        started = self._clock()
+        listing = self._http.json("GET", "/v1/models", timeout=self._config.connect_timeout_s + 5)
+        round_trip = (self._clock() - started) * 1000
+        data = listing.get("data") if isinstance(listing, dict) else None
+        served = [m for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if not served:
+            raise EngineError(
+                EngineProblem.NOT_AN_ENGINE, f"{self._config.endpoint}/v1/models lists no model"
+            )
+        wanted = self._config.model
+        chosen = next((m for m in served if m["id"] == wanted), None) if wanted else served[0]
+        if chosen is None:
+            names = ", ".join(str(m["id"]) for m in served[:5])
+            raise EngineError(
+                EngineProblem.ENGINE_ERROR,
+                f"the engine at {self._config.endpoint} does not serve {wanted!r} (it serves {names}); "
+                "set remoteModel to one of them",
+            )
+        n_ctx = chosen.get("max_model_len")  # vLLM says it; others leave the setting to say it
+        return EngineInfo(
+            model=str(chosen["id"]),
+            n_ctx=n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else self._n_ctx,
+            slots=8,  # these engines batch requests: a chat turn does not hold completions up
+            round_trip_ms=round_trip,
+        )
+
+    def _text(self, request: GenerationRequest) -> str:
+        parts: list[str] = []
+        at = 0
+        text = request.prompt
+        for start, end in (*request.control, (len(text), len(text))):
+            if start > at:
+                parts.append(neutralize(text[at:start]))
+            parts.append(text[start:end])
+            at = max(at, end)
+        return "".join(parts)
+
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        assert self.info is not None
+        prompt = self._text(request)
+        room = int(max(16, self.info.n_ctx - request.max_tokens - 1) * self.CHARS_PER_TOKEN)
+        if len(prompt) > room:
+            head = self._text(replace(request, prompt=request.prompt[: request.keep_head]))[: room // 2]
+            prompt = head + prompt[len(prompt) - (room - len(head)) :]
+        greedy = request.temperature <= 0
+        body: dict[str, Any] = {
+            "model": self.info.model,
+            "prompt": prompt,
+            "max_tokens": request.max_tokens,
+            "temperature": max(0.0, request.temperature),
+            "top_p": 1.0 if greedy else 0.95,
+            "stream": True,
+            "logprobs": 1,
+            "seed": request.seed,
+            # Both spellings: llama-cpp-python's server reads the first, vLLM the second.
+            "repeat_penalty": request.repeat_penalty,
+            "repetition_penalty": request.repeat_penalty,
+        }
+        if request.grammar:
+            body["grammar"] = request.grammar
+            body["structured_outputs"] = {"grammar": request.grammar}
+        return Outgoing("/v1/completions", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
+
+    def _piece(self, event: dict[str, Any]) -> Piece:
+        choices = event.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        text = choice.get("text")
+        logprobs = choice.get("logprobs")
+        values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
+        finish = choice.get("finish_reason")
+        return Piece(
+            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            logprobs=tuple(float(v) for v in values or () if isinstance(v, int | float)),
+            stop_reason=None if not finish else "max_tokens" if finish == "length" else "eos",
         )
