@@ -41,7 +41,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for the model (0: auto)")
     parser.add_argument("--max-tokens", type=int, help="most tokens generated per suggestion")
     parser.add_argument(
-        "--backend", choices=BACKENDS, help="local (default), or an engine: llamacpp or openai"
+        "--backend", choices=BACKENDS, help="local (default), or an engine: llamacpp, openai, ollama"
     )
     parser.add_argument("--endpoint", help="the shared engine's URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--remote-model", help="the name the engine serves its model under")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 MULTILINE_MODES = ("auto", "always", "never")
-BACKENDS = ("local", "llamacpp", "openai")
+BACKENDS = ("local", "llamacpp", "openai", "ollama")
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class Settings:
     backend: str = "local"
     """local: the model runs on this machine, in Hearth's own process; llamacpp: a llama.cpp
     server (`llama-server`) at `endpoint` generates; openai: any OpenAI-compatible /v1/completions
-    (vLLM, llama-cpp-python's server). Context, filter and telemetry stay here."""
+    (vLLM, llama-cpp-python's server); ollama: Ollama's /api/generate. Context, filter and
+    telemetry stay here."""
     endpoint: str = ""
     """The shared engine's URL (http://host:8080); code is sent there."""
     remote_model: str = ""

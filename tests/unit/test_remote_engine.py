@@ -28,6 +28,7 @@ from hearth.model.remote import (
     EngineConfig,
     EngineError,
     LlamaServerBackend,
+    OllamaBackend,
     OpenAIBackend,
     neutralize,
     read_api_key,
@@ -64,6 +65,13 @@ class FakeEngine:
             },
             {"choices": [{"text": "", "logprobs": None, "finish_reason": "length"}]},
         ]
+        stamp = "2025-10-26T17:15:24.097767Z"
+        self.ollama_lines: list[dict[str, Any]] = [
+            {"model": "qwen2.5-coder:1.5b", "created_at": stamp, "response": "ret", "done": False},
+            {"model": "qwen2.5-coder:1.5b", "created_at": stamp, "response": "urn 1", "done": False},
+            {"model": "qwen2.5-coder:1.5b", "created_at": stamp, "response": "", "done": True,
+             "done_reason": "stop", "prompt_eval_count": 12, "eval_count": 2},
+        ]  # fmt: skip
         self.delay_s = 0.0
         self.status: dict[str, int] = {}
         self.raw: dict[str, bytes] = {}
@@ -118,6 +126,13 @@ class FakeEngine:
                 elif path == "/v1/completions":
                     engine.bodies.append(body)
                     self._stream(engine.openai_events, done=True)
+                elif path == "/api/tags":  # Ollama, as its API documentation shows it
+                    self._send(
+                        200, {"models": [{"name": "qwen2.5-coder:1.5b", "model": "qwen2.5-coder:1.5b"}]}
+                    )
+                elif path == "/api/generate":
+                    engine.bodies.append(body)
+                    self._stream(engine.ollama_lines, ndjson=True)
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
@@ -131,13 +146,14 @@ class FakeEngine:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, events: list[dict[str, Any]], done: bool = False) -> None:
+            def _stream(self, events: list[dict[str, Any]], done: bool = False, ndjson: bool = False) -> None:
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", "application/x-ndjson" if ndjson else "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 try:
-                    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
+                    form = "{}\n" if ndjson else "data: {}\n\n"
+                    lines = [form.format(json.dumps(event)) for event in events]
                     for line in lines + (["data: [DONE]\n\n"] if done else []):
                         time.sleep(engine.delay_s)
                         data = line.encode()
@@ -385,4 +401,31 @@ def test_neutralize_breaks_every_special_looking_marker_and_nothing_else():
 def test_a_model_name_finds_its_catalog_family():
     assert format_for_name("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").kind == "fim-psm"
     assert format_for_name("/models/SmolLM2-135M-Instruct.Q4_1.gguf").kind == "prefix"
+    assert format_for_name("qwen2.5-coder:1.5b").kind == "fim-psm"  # Ollama's name:tag
     assert format_for_name("mystery-model-7b") is None
+
+
+def test_ollama_gets_a_raw_prompt_and_its_line_stream_is_read(engine):
+    backend = OllamaBackend(EngineConfig(engine.url), PromptFormat(), backoff=(0.05,), n_ctx=1024)
+    backend.start()
+    status = settle(backend)
+    assert status.state is ModelState.READY and status.model_name == "qwen2.5-coder:1.5b"
+    assert status.prompt_format == "fim-psm"
+    prompt, control = compose(Control("<|fim_prefix|>"), "x = '<|endoftext|>'\n", Control("<|fim_middle|>"))
+    result = backend.submit(GenerationRequest(prompt, control=control, deadline_s=10)).future.result(
+        timeout=10
+    )
+    sent = engine.bodies[0]
+    assert sent["raw"] is True and sent["stream"] is True and sent["model"] == "qwen2.5-coder:1.5b"
+    assert sent["options"]["num_ctx"] == 1024 and sent["keep_alive"]
+    assert sent["prompt"] == "<|fim_prefix|>x = '<\u200b|endoftext|>'\n<|fim_middle|>"
+    assert result.text == "return 1" and result.stop_reason == "eos" and result.generated_tokens == 2
+    backend.close()
+
+
+def test_ollama_without_the_named_model_says_how_to_pull_it(engine):
+    backend = OllamaBackend(EngineConfig(engine.url, model="codellama:7b"), PromptFormat(), backoff=(0.05,))
+    backend.start()
+    status = settle(backend)
+    assert status.state is ModelState.FAILED and "ollama pull codellama:7b" in status.message
+    backend.close()

@@ -123,10 +123,10 @@ def format_for_name(name: str, catalog: list[CatalogEntry] | None = None) -> Pro
     """The prompt format of the catalog family a model name belongs to, if any.
 
     An engine names its model after the file or the hub repository
-    (`Qwen/Qwen2.5-Coder-7B-Instruct`, `qwen2.5-coder-1.5b-instruct-q4_k_m.gguf`);
+    (`Qwen/Qwen2.5-Coder-7B-Instruct`, `qwen2.5-coder-1.5b-instruct-q4_k_m.gguf`, `qwen2.5-coder:1.5b`);
     the longest catalog name it contains decides.
     """
-    plain = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    plain = name.replace("\\", "/").rsplit("/", 1)[-1].lower().replace(":", "-")  # Ollama: name:tag
     entries = sorted(catalog if catalog is not None else load_catalog(), key=lambda e: -len(e.name))
     found = next((entry for entry in entries if entry.name.lower() in plain), None)
     return entry_format(found) if found is not None else None

@@ -41,7 +41,13 @@ BackendFactory = Callable[[ResolvedModel, Settings], Any]
 def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
     """The backend the settings name: the in-process worker, or a shared engine."""
     if settings.backend != "local":
-        from hearth.model.remote import EngineConfig, LlamaServerBackend, OpenAIBackend, read_api_key
+        from hearth.model.remote import (
+            EngineConfig,
+            LlamaServerBackend,
+            OllamaBackend,
+            OpenAIBackend,
+            read_api_key,
+        )
 
         config = EngineConfig(
             endpoint=settings.endpoint,
@@ -50,10 +56,12 @@ def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
             tls_verify=settings.tls_verify,
             connect_timeout_s=settings.connect_timeout_ms / 1000,
         )
+        kinds = {"llamacpp": LlamaServerBackend, "openai": OpenAIBackend, "ollama": OllamaBackend}
+        kind = kinds[settings.backend]
         engine = (
-            OpenAIBackend(config, model.format, n_ctx=settings.context_size)
-            if settings.backend == "openai"
-            else LlamaServerBackend(config, model.format)
+            LlamaServerBackend(config, model.format)
+            if kind is LlamaServerBackend
+            else kind(config, model.format, n_ctx=settings.context_size)
         )
         engine.start()
         return engine

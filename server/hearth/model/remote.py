@@ -177,9 +177,10 @@ class _Http:
         return _parse(data, self.endpoint, path)
 
     def events(
-        self, path: str, body: Any, timeout: float, opened: Callable[[Any], None]
+        self, path: str, body: Any, timeout: float, opened: Callable[[Any], None], ndjson: bool = False
     ) -> Generator[dict[str, Any], None, None]:
-        """The JSON objects of a server-sent event stream, until it ends or is cut."""
+        """The JSON objects of a server-sent event stream (or one per line: `ndjson`), until it ends
+        (`stop` or `done` true, or `[DONE]`) or is cut."""
         conn, response = self._send("POST", path, body, timeout, opened)
         if response.status != 200:
             data = response.read()
@@ -190,6 +191,8 @@ class _Http:
         try:
             for raw in response:
                 line = raw.decode("utf-8", errors="replace").strip()
+                if ndjson and line:
+                    line = "data:" + line
                 if not line.startswith("data:"):
                     continue  # comments (pings), event names, blank separators
                 payload = line[5:].strip()
@@ -203,7 +206,7 @@ class _Http:
                 if "error" in event:
                     raise EngineError(EngineProblem.ENGINE_ERROR, f"the engine failed: {_error_text(event)}")
                 yield event
-                if event.get("stop") is True:
+                if event.get("stop") is True or event.get("done") is True:
                     finished = True
                     break
             # The engine sends nothing after its last event: the connection can serve again.
@@ -353,6 +356,8 @@ class EngineBackend:
     """A `ModelBackend` on a shared engine over HTTP; subclasses speak each engine's API."""
 
     kind = ""
+    NDJSON = False
+    """The engine streams one JSON object per line, not server-sent events."""
 
     def __init__(
         self,
@@ -548,7 +553,7 @@ class EngineBackend:
         timeout = request.deadline_s + self._config.connect_timeout_s
         prompt_tokens = outgoing.prompt_tokens
         job.evaluating = PromptProgress(0, prompt_tokens)
-        events = self._http.events(outgoing.path, outgoing.body, timeout, job.opened)
+        events = self._http.events(outgoing.path, outgoing.body, timeout, job.opened, self.NDJSON)
         try:
             for event in events:
                 piece = self._piece(event)
@@ -793,13 +798,19 @@ class OpenAIBackend(EngineBackend):
             at = max(at, end)
         return "".join(parts)
 
-    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+    def _fitted(self, request: GenerationRequest) -> str:
+        """The prompt as text, cut (by an estimate of its tokens) to leave room for the answer."""
         assert self.info is not None
         prompt = self._text(request)
         room = int(max(16, self.info.n_ctx - request.max_tokens - 1) * self.CHARS_PER_TOKEN)
         if len(prompt) > room:
             head = self._text(replace(request, prompt=request.prompt[: request.keep_head]))[: room // 2]
             prompt = head + prompt[len(prompt) - (room - len(head)) :]
+        return prompt
+
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        assert self.info is not None
+        prompt = self._fitted(request)
         greedy = request.temperature <= 0
         body: dict[str, Any] = {
             "model": self.info.model,
@@ -830,4 +841,80 @@ class OpenAIBackend(EngineBackend):
             text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
             logprobs=tuple(float(v) for v in values or () if isinstance(v, int | float)),
             stop_reason=None if not finish else "max_tokens" if finish == "length" else "eos",
+        )
+
+
+class OllamaBackend(OpenAIBackend):
+    """Ollama's `/api/generate` with `raw: true`: Hearth's prompt, not the model's template.
+
+    Written from Ollama's API documentation and tested against fixtures made
+    from it; no live Ollama runs here. Ollama reads no GBNF grammar, so an edit
+    draft is checked and retried by the agent alone.
+    """
+
+    kind = "ollama"
+    NDJSON = True
+    KEEP_ALIVE = "30m"
+    """How long Ollama keeps the model loaded after a request: typing pauses must not unload it."""
+
+    def probe(self) -> EngineInfo:
+        started = self._clock()
+        tags = self._http.json("GET", "/api/tags", timeout=self._config.connect_timeout_s + 5)
+        round_trip = (self._clock() - started) * 1000
+        models = tags.get("models") if isinstance(tags, dict) else None
+        names = [
+            str(m["name"]) for m in models or () if isinstance(m, dict) and isinstance(m.get("name"), str)
+        ]
+        if not isinstance(models, list):
+            raise EngineError(
+                EngineProblem.NOT_AN_ENGINE, f"{self._config.endpoint}/api/tags is not Ollama's"
+            )
+        wanted = self._config.model
+        if not names or (wanted and wanted not in names):
+            missing = wanted or "a model"
+            raise EngineError(
+                EngineProblem.ENGINE_ERROR,
+                f"Ollama at {self._config.endpoint} has no {missing}: ollama pull {wanted or 'MODEL'}",
+            )
+        return EngineInfo(model=wanted or names[0], n_ctx=self._n_ctx, slots=1, round_trip_ms=round_trip)
+
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        assert self.info is not None
+        prompt = self._fitted(request)
+        greedy = request.temperature <= 0
+        options = {
+            "num_predict": request.max_tokens,
+            "num_ctx": self.info.n_ctx,
+            "temperature": max(0.0, request.temperature),
+            "top_k": 1 if greedy else 40,
+            "top_p": 1.0 if greedy else 0.95,
+            "seed": request.seed,
+            "repeat_penalty": request.repeat_penalty,
+        }
+        body = {
+            "model": self.info.model,
+            "prompt": prompt,
+            "raw": True,
+            "stream": True,
+            "keep_alive": self.KEEP_ALIVE,
+            "logprobs": True,
+            "options": options,
+        }
+        return Outgoing("/api/generate", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
+
+    def _piece(self, event: dict[str, Any]) -> Piece:
+        text = event.get("response")
+        logprobs = event.get("logprobs")
+        values = (
+            [p.get("logprob") for p in logprobs or () if isinstance(p, dict)]
+            if isinstance(logprobs, list)
+            else []
+        )
+        reason = event.get("done_reason") if event.get("done") is True else None
+        predicted = event.get("eval_count") if event.get("done") is True else None
+        return Piece(
+            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            logprobs=tuple(float(v) for v in values if isinstance(v, int | float)),
+            predicted=predicted if isinstance(predicted, int) else None,
+            stop_reason=None if reason is None else "max_tokens" if reason == "length" else "eos",
         )
