@@ -86,6 +86,9 @@ class CompletionEvent(Event):
     generation: Generation | None = field(metadata=PUBLIC, default=None)
     source: Source = field(metadata=PUBLIC, default=Source.MODEL)
     """Where the answer came from: the model, or one the server already had."""
+    backend: str = field(metadata=PUBLIC, default="")
+    """What generated it (local, llamacpp, openai, ollama) and which model: figures differ by both."""
+    model: str = field(metadata=PUBLIC, default="")
     text: str | None = field(metadata=CODE, default=None)
 
 

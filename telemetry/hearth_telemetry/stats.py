@@ -45,6 +45,8 @@ class Suggestion:
     features: dict[str, float] = field(default_factory=dict)
     post: dict[str, float] = field(default_factory=dict)
     score: float | None = None
+    served_by: str = ""
+    """backend/model that generated it ("local/smollm2-135m-instruct")."""
 
     @property
     def label(self) -> int | None:
@@ -85,6 +87,8 @@ def load_suggestions(store: EventStore, since: float = 0.0) -> tuple[dict[str, S
             s.generated = True
             s.timings = data.get("timings_ms", {})
             s.post = data.get("post", {})
+            if data.get("backend"):
+                s.served_by = f"{data['backend']}/{data.get('model') or '?'}"
         elif kind == "offered":
             s.offered, s.lines, s.chars = True, int(data.get("lines", 0)), int(data.get("chars", 0))
             s.score = data.get("score")
@@ -149,6 +153,18 @@ def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[
             "accepted": len(hits),
             "acceptance_rate": _rate(len(hits), len(group)),
         }
+    by_model: dict[str, dict[str, Any]] = {}
+    for served in sorted({s.served_by for s in offered if s.served_by}):
+        group = [s for s in offered if s.served_by == served]
+        hits = [s for s in group if s.accepted_chars > 0]
+        totals = [float(s.timings["total"]) for s in group if "total" in s.timings]
+        by_model[served] = {
+            "offered": len(group),
+            "accepted": len(hits),
+            "acceptance_rate": _rate(len(hits), len(group)),
+            "latency_p50_ms": percentile(totals, 0.5),
+            "latency_p95_ms": percentile(totals, 0.95),
+        }
     by_length: dict[str, dict[str, Any]] = {}
     for low, high in ((1, 10), (11, 40), (41, 120), (121, 10**9)):
         group = [s for s in offered if low <= s.chars <= high]
@@ -182,6 +198,7 @@ def compute_stats(suggestions: dict[str, Suggestion], typed_chars: int) -> dict[
         },
         "retention": retention,
         "by_language": by_language,
+        "by_model": by_model,
         "by_length": by_length,
         "by_day": {day: {"offered": o, "accepted": a} for day, (o, a) in sorted(by_day.items())},
         "mean_filter_score_offered": round(statistics.fmean(scores), 3)
@@ -212,5 +229,12 @@ def format_text(stats: dict[str, Any]) -> str:
     for language, row in stats["by_language"].items():
         lines.append(
             f"  {language:<12} offered {row['offered']:>5}  acceptance {pct(row['acceptance_rate'])}"
+        )
+    if stats["by_model"]:
+        lines.append("by backend and model:")
+    for served, row in stats["by_model"].items():
+        lines.append(
+            f"  {served:<40} offered {row['offered']:>5}  acceptance {pct(row['acceptance_rate'])}"
+            f"  latency p50 {row['latency_p50_ms']} ms  p95 {row['latency_p95_ms']} ms"
         )
     return "\n".join(lines)

@@ -192,7 +192,7 @@ class TelemetrySink:
         rows = [{**base, "kind": "requested", "data": _json(_pick(data, *keys))}]
         if generated:
             figures = [f.name for f in dataclasses.fields(Generation)]
-            picked = _pick(data, "timings_ms", *figures, "chars", "lines", "post")
+            picked = _pick(data, "timings_ms", *figures, "chars", "lines", "post", "backend", "model")
             rows.append({**base, "kind": "generated", "data": _json(picked)})
         kind = "offered" if event.shown else event.outcome.row_kind
         picked = _pick(data, "outcome", "score", "chars", "lines", "decision", "source", "text")

@@ -100,6 +100,7 @@ def test_completions_come_from_the_engine_and_reuse_its_cache_while_typing(clien
     assert len(events) == 2
     cold, warm = events
     assert cold["prompt_tokens"] > 100 and cold["generated_tokens"] > 0
+    assert cold["backend"] == "llamacpp" and cold["model"].endswith(".gguf")  # for hearth stats
     # The engine's own count: most of the second prompt came from its KV cache.
     assert warm["reused_tokens"] > warm["prompt_tokens"] // 2
     assert warm["mean_logprob"] is not None and warm["mean_logprob"] <= 0

@@ -350,3 +350,25 @@ def test_the_log_and_the_status_list_never_carry_code_or_paths(caplog):
     assert "zebra_canary_7741" not in shared and "walrus" not in shared
     assert recent.recent()[0]["id"] == "s1" and recent.recent()[0]["generated_tokens"] == 12
     assert recent.totals()["outcome:shown"] == 1 and recent.totals()["generated"] == 1
+
+
+def test_stats_split_by_the_backend_and_model_that_generated(tmp_path):
+    db = tmp_path / "t.sqlite3"
+    sink = TelemetrySink(db)
+    sink.emit(completion_event("a", backend="local", model="smollm2-135m-instruct"))
+    sink.emit(
+        completion_event("b", backend="llamacpp", model="qwen2.5-coder-7b.gguf", timings_ms={"total": 40.0})
+    )
+    sink.emit(
+        completion_event("c", backend="llamacpp", model="qwen2.5-coder-7b.gguf", timings_ms={"total": 60.0})
+    )
+    sink.emit(Accepted("b", Acceptance.FULL, 10))
+    assert sink.flush()
+    store = EventStore(db).open()
+    by_model = compute_stats(*load_suggestions(store))["by_model"]
+    assert by_model["local/smollm2-135m-instruct"]["offered"] == 1
+    engine = by_model["llamacpp/qwen2.5-coder-7b.gguf"]
+    assert engine["offered"] == 2 and engine["accepted"] == 1 and engine["acceptance_rate"] == 0.5
+    assert engine["latency_p50_ms"] == 60.0
+    store.close()
+    sink.close()

@@ -550,6 +550,7 @@ class CompletionPipeline:
             return
         # An answer reused from memory cost no generation; one waited for in flight did.
         result = outcome.generation if outcome.source in (Source.MODEL, Source.IN_FLIGHT) else None
+        model = self._backend.status()
         self._sink.emit(
             CompletionEvent(
                 id=outcome.suggestion_id,
@@ -578,6 +579,8 @@ class CompletionPipeline:
                     min_logprob=result.min_logprob,
                 ),
                 source=outcome.source,
+                backend=model.backend if result is not None else "",
+                model=model.model_name if result is not None else "",
                 # The event always carries the text; what may store it is the sink's business.
                 text=outcome.text or None,
             )

@@ -57,6 +57,8 @@ class ModelStatus:
     """The prompt being read now: a cold one takes seconds on a laptop CPU."""
     engine: str = ""
     """Where generation runs: empty for the in-process model, else the shared engine's URL."""
+    backend: str = "local"
+    """Which kind of backend serves: local, llamacpp, openai or ollama."""
     problem: EngineProblem | None = None
 
 

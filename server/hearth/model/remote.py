@@ -387,6 +387,7 @@ class EngineBackend:
             model_name=config.model,
             prompt_format=prompt_format.kind,
             engine=config.endpoint,
+            backend=self.kind,
         )
 
     # -- lifecycle -----------------------------------------------------------
