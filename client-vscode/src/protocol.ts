@@ -166,6 +166,7 @@ export interface ModelInfo {
   evaluating?: PromptProgressInfo;
   engine?: string;
   problem?: string;
+  backend?: string;
 }
 
 export interface StatusResult {

@@ -38,6 +38,9 @@ class Settings:
     """Check the engine's TLS certificate (https endpoints)."""
     connect_timeout_ms: int = 3000
     """How long to wait for the engine to accept a connection."""
+    remote_fallback: bool = False
+    """While the engine cannot serve, the local model (`model`, by default the embedded one)
+    answers, and the status says so."""
     context_size: int = 4096
     """Model context window in tokens (llama.cpp n_ctx)."""
     context_budget: int = 1024

@@ -148,6 +148,8 @@ class ModelInfo:
     """The shared engine's URL; absent for the model in Hearth's own process."""
     problem: str | None = None
     """Why the shared engine cannot serve (unreachable, key_refused, not_an_engine, loading, engine_error)."""
+    backend: str = "local"
+    """What generates now: local, llamacpp, openai or ollama."""
 
 
 @attrs.define

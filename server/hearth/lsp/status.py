@@ -141,6 +141,7 @@ def status(ls: HearthServer, params: StatusParams) -> StatusResult:
             else PromptProgressInfo(model.evaluating.evaluated_tokens, model.evaluating.prompt_tokens),
             engine=model.engine or None,
             problem=None if model.problem is None else model.problem.value,
+            backend=model.backend,
         ),
         documents=len(services.documents),
         exact_token_counts=services.tokens.exact,

@@ -31,6 +31,7 @@ from hearth.model.catalog import (
     format_for_name,
     resolve_model,
 )
+from hearth.paths import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,18 @@ def worker_backend(model: ResolvedModel, settings: Settings) -> Any:
             if kind is LlamaServerBackend
             else kind(config, model.format, n_ctx=settings.context_size)
         )
+        served: Any = engine
+        if settings.remote_fallback:
+            from hearth.model.fallback import FallbackBackend
+
+            local = resolve_model(settings.model, data_dir())
+            served = FallbackBackend(engine, lambda: _local_worker(local, settings), local.format)
         engine.start()
-        return engine
+        return served
+    return _local_worker(model, settings)
+
+
+def _local_worker(model: ResolvedModel, settings: Settings) -> Any:
     from hearth.model.supervisor import LlamaWorkerBackend
 
     backend = LlamaWorkerBackend(
@@ -108,6 +119,7 @@ MODEL_SETTINGS = (
     "api_key_file",
     "tls_verify",
     "connect_timeout_ms",
+    "remote_fallback",
 )
 """The settings a change of which builds a new backend."""
 
