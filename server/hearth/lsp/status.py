@@ -72,7 +72,12 @@ class ModelProgress:
         if self._progress_open or not _client_shows_progress(self._ls):
             return
         self._progress_open = True
-        title = "Hearth: loading model" if status.state is ModelState.LOADING else "Hearth: restarting model"
+        if status.engine:
+            title = "Hearth: reconnecting to the engine"
+        elif status.state is ModelState.LOADING:
+            title = "Hearth: loading model"
+        else:
+            title = "Hearth: restarting model"
         self._task = asyncio.ensure_future(self._create_and_begin(title, status.message))
 
     async def _create_and_begin(self, title: str, message: str) -> None:

@@ -1,15 +1,18 @@
-"""Generation on a shared engine over HTTP: llama.cpp's `llama-server`, behind `ModelBackend`.
+"""Generation on a shared engine over HTTP, behind `ModelBackend`: llama.cpp's `llama-server`,
+any OpenAI-compatible `/v1/completions` (vLLM, llama-cpp-python's server), and Ollama.
 
 Hearth still builds every prompt (format, context block, window) and sends it
-as token ids, so the engine evaluates exactly what the embedded model would,
-its KV cache is reused while typing (`cache_prompt`), and repository text can
-never become a control token there: the engine tokenizes the text parts with
-`parse_special: false` and only Hearth's own markers with special tokens.
+raw, so every engine evaluates what the embedded model would, and its KV cache
+is reused while typing. Repository text never becomes a control token there:
+llama-server gets token ids (its tokenizer reads the text parts with special
+tokens off, only Hearth's own markers with them on); engines that take only a
+string get the text with anything that looks like a special token broken
+(`neutralize`).
 
 The engine is a separate machine's business: every call runs on a background
-thread, a request is stopped by closing its connection (llama-server stops
-generating when the client goes), and an engine that is down, refuses the
-key or answers something that is not an engine becomes one status message
+thread, a request is stopped by closing its connection (the engines stop
+generating when the client goes), and an engine that is down, refuses the key
+or answers something that is not an engine becomes one typed status problem
 with a fix, while a background probe waits for it to come back.
 """
 
