@@ -107,38 +107,29 @@ def free_port() -> int:
 def running_llama_server(model: Path, *args: str, port: int | None = None) -> Iterator[str]:
     """llama-server on a free loopback port with `model`; yields its URL once it answers /health."""
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [str(llama_server()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-             "--threads", "2", "--no-webui", *args],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            _wait_healthy(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+    command = [str(llama_server()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+               "--threads", "2", "--no-webui", *args]  # fmt: skip
+    with _running(command, f"http://127.0.0.1:{port}", "/health") as url:
+        yield url
 
 
 @contextlib.contextmanager
 def running_openai_server(model: Path, api_key: str, port: int | None = None) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server (its `server` extra) on a free loopback port."""
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", api_key]  # fmt: skip
+    with _running(command, f"http://127.0.0.1:{port}", "/docs") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _running(command: list[str], url: str, ready_path: str) -> Iterator[str]:
+    """The engine process, until the block ends; its output is kept for the error if it dies."""
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", api_key],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_healthy(url, process, log, "/docs")
+            _wait_healthy(url, process, log, ready_path)
             yield url
         finally:
             process.terminate()
@@ -149,7 +140,7 @@ def running_openai_server(model: Path, api_key: str, port: int | None = None) ->
                 process.wait(5)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Any, path: str = "/health") -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Any, path: str) -> None:
     deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:

@@ -1,18 +1,23 @@
 """The protocol every model backend implements, and the plain data it trades in.
 
 The completion pipeline and the agent depend on `ModelBackend` only; the
-llama.cpp worker, a remote server and the scripted test fake implement it.
+llama.cpp worker, the shared-engine backends and the scripted test fake
+implement it.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from hearth.model.stopping import StopSpec
+
+_log = logging.getLogger(__name__)
 
 
 class ModelState(enum.Enum):
@@ -208,3 +213,34 @@ class ModelBackend(Protocol):
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class StatusBoard:
+    """A backend's status, and the listeners told of each change (outside the lock, each on its own:
+    one that fails does not keep the others from hearing)."""
+
+    def __init__(self, initial: ModelStatus) -> None:
+        self._lock = threading.Lock()
+        self._current = initial
+        self._listeners: list[Callable[[ModelStatus], None]] = []
+        self.closed = False
+        """Once the backend is closed, only STOPPED is still announced."""
+
+    @property
+    def current(self) -> ModelStatus:
+        return self._current
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def set(self, state: ModelState, message: str = "", **changes: Any) -> None:
+        with self._lock:
+            if self.closed and state is not ModelState.STOPPED:
+                return
+            self._current = replace(self._current, state=state, message=message, **changes)
+            status = self._current
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:
+                _log.exception("model status listener failed")

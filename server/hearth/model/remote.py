@@ -46,6 +46,7 @@ from hearth.model.backend import (
     ModelUnavailable,
     PromptProgress,
     Spans,
+    StatusBoard,
     TextCallback,
 )
 from hearth.model.catalog import PromptFormat, format_for_name
@@ -379,18 +380,19 @@ class EngineBackend:
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
         self._next_id = 1
-        self._listeners: list[Callable[[ModelStatus], None]] = []
         self._closed = threading.Event()
         self._probing = False
         self._ever_ready = False
         self._control: dict[str, list[int]] = {}
         self.info: EngineInfo | None = None
-        self._status = ModelStatus(
-            ModelState.STARTING,
-            model_name=config.model,
-            prompt_format=prompt_format.kind,
-            engine=config.endpoint,
-            backend=self.kind,
+        self._board = StatusBoard(
+            ModelStatus(
+                ModelState.STARTING,
+                model_name=config.model,
+                prompt_format=prompt_format.kind,
+                engine=config.endpoint,
+                backend=self.kind,
+            )
         )
 
     # -- lifecycle -----------------------------------------------------------
@@ -403,6 +405,7 @@ class EngineBackend:
 
     def close(self) -> None:
         self._closed.set()
+        self._board.closed = True
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
@@ -460,29 +463,20 @@ class EngineBackend:
     def status(self) -> ModelStatus:
         with self._lock:
             running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
-            status = self._status
+        status = self._board.current
         return replace(status, evaluating=running[-1]) if running else status
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
-        self._listeners.append(listener)
+        self._board.add_listener(listener)
 
     def _set_status(self, state: ModelState, message: str, **changes: Any) -> None:
-        with self._lock:
-            if self._closed.is_set() and state is not ModelState.STOPPED:
-                return
-            changes.setdefault("problem", None)
-            self._status = replace(self._status, state=state, message=message, **changes)
-            status = self._status
-        for listener in list(self._listeners):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("model status listener failed")
+        changes.setdefault("problem", None)  # a new state clears the last problem unless it names one
+        self._board.set(state, message, **changes)
 
     def _lost(self, error: EngineError) -> None:
         """A request found the engine gone or the key refused: say so, and probe in the background."""
         lost = error.problem in (EngineProblem.UNREACHABLE, EngineProblem.KEY_REFUSED)
-        if lost and self._status.state is ModelState.READY:
+        if lost and self._board.current.state is ModelState.READY:
             self._set_status(ModelState.RESTARTING, f"{error}; reconnecting", problem=error.problem)
             self._probe_in_background()
 
@@ -490,8 +484,9 @@ class EngineBackend:
 
     def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> _Handle:
         with self._lock:
-            if self._status.state is not ModelState.READY or self.info is None:
-                raise ModelUnavailable(self._status.message or f"the engine is {self._status.state.value}")
+            current = self._board.current
+            if current.state is not ModelState.READY or self.info is None:
+                raise ModelUnavailable(current.message or f"the engine is {current.state.value}")
             running = [job for job in self._jobs.values() if not job.future.done()]
             # With one slot a chat turn holds the engine, as it holds the local model; with more,
             # completions go on beside it.

@@ -31,6 +31,7 @@ from hearth.model.backend import (
     ModelStatus,
     ModelUnavailable,
     PromptProgress,
+    StatusBoard,
     TextCallback,
     WorkerCrashed,
 )
@@ -106,18 +107,19 @@ class LlamaWorkerBackend:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
-        self._listeners: list[Callable[[ModelStatus], None]] = []
         self._process: Any = None
         self._conn: Connection | None = None
         self._closed = False
         self._load_failures = 0
         self._restarts = 0
         self._generation = 0  # bumps on every (re)start so stale threads stand down
-        self._status = ModelStatus(
-            ModelState.STARTING,
-            model_path=str(model.path),
-            model_name=model.name,
-            prompt_format=model.prompt_format,
+        self._board = StatusBoard(
+            ModelStatus(
+                ModelState.STARTING,
+                model_path=str(model.path),
+                model_name=model.name,
+                prompt_format=model.prompt_format,
+            )
         )
         self._last_fatal = ""
         """What the worker said before it died while loading (a readable error beats an exit code)."""
@@ -142,6 +144,7 @@ class LlamaWorkerBackend:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._board.closed = True
             self._generation += 1
             self._stop_process()
             self._fail_pending(ModelUnavailable("model stopped"))
@@ -294,8 +297,9 @@ class LlamaWorkerBackend:
 
     def _send(self, job: Callable[[int], Job], generation: bool) -> tuple[int, Future[Any]]:
         with self._lock:
-            if self._status.state is not ModelState.READY or self._conn is None:
-                raise ModelUnavailable(self._status.message or f"model is {self._status.state.value}")
+            current = self._board.current
+            if current.state is not ModelState.READY or self._conn is None:
+                raise ModelUnavailable(current.message or f"model is {current.state.value}")
             job_id = next(self._ids)
             future: Future[Any] = Future()
             self._jobs[job_id] = _Job(future, generation)
@@ -318,22 +322,11 @@ class LlamaWorkerBackend:
         with self._lock:
             # The worker runs one job at a time: the one that reported its prompt and is not done.
             running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
-            status = self._status
+        status = self._board.current
         return replace(status, evaluating=running[-1]) if running else status
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
-        self._listeners.append(listener)
+        self._board.add_listener(listener)
 
     def _set_status(self, state: ModelState, message: str = "", **changes: Any) -> None:
-        with self._lock:
-            if self._closed and state is not ModelState.STOPPED:
-                return
-            self._status = replace(
-                self._status, state=state, message=message, restarts=self._restarts, **changes
-            )
-            status = self._status
-        for listener in list(self._listeners):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("model status listener failed")
+        self._board.set(state, message, restarts=self._restarts, **changes)
