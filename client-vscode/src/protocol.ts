@@ -177,6 +177,7 @@ export interface StatusResult {
   settingsProblems: string[];
   recent: Record<string, unknown>[];
   totals: Record<string, number>;
+  chatModel?: ModelInfo;
 }
 
 export interface ContextParams {

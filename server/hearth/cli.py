@@ -27,7 +27,9 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     if getattr(args, "max_tokens", None) is not None:
         raw["maxTokens"] = args.max_tokens
     for flag, key in (("backend", "backend"), ("endpoint", "endpoint"), ("remote_model", "remoteModel"),
-                      ("api_key_env", "apiKeyEnv"), ("api_key_file", "apiKeyFile")):  # fmt: skip
+                      ("api_key_env", "apiKeyEnv"), ("api_key_file", "apiKeyFile"),
+                      ("chat_backend", "chatBackend"), ("chat_endpoint", "chatEndpoint"),
+                      ("chat_model", "chatModel")):  # fmt: skip
         if getattr(args, flag, None):
             raw[key] = getattr(args, flag)
     settings, problems = parse_settings(raw)
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --tcp: allow an address other machines can reach")  # fmt: skip
     serve.add_argument("--token-file", help="with --tcp: write the token here (default: in the data dir)")
     _model_options(serve)
+    serve.add_argument(
+        "--chat-backend", choices=BACKENDS, help="chat and edits on another backend than completions"
+    )
+    serve.add_argument("--chat-endpoint", help="that backend's engine URL (default: --endpoint)")
+    serve.add_argument(
+        "--chat-model", help="the chat and edit model (catalog name, GGUF path or engine's name)"
+    )
 
     complete = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL")
     complete.add_argument("location", help="FILE:LINE:COL, 1-based; COL omitted: end of line")

@@ -38,6 +38,14 @@ class Settings:
     """Check the engine's TLS certificate (https endpoints)."""
     connect_timeout_ms: int = 3000
     """How long to wait for the engine to accept a connection."""
+    chat_backend: str = ""
+    """The chat and edit model's backend when it is not the completion model's: local, llamacpp,
+    openai or ollama (a small local FIM model completes, a large one on the team's engine chats)."""
+    chat_endpoint: str = ""
+    """Its engine's URL (empty: `endpoint`)."""
+    chat_model: str = ""
+    """Its model: a catalog name or GGUF path (local), or the name the engine serves (empty: the
+    completion model's)."""
     remote_fallback: bool = False
     """While the engine cannot serve, the local model (`model`, by default the embedded one)
     answers, and the status says so."""
@@ -179,6 +187,8 @@ def _check(name: str, value: Any, default: Any) -> str | None:
             return f"must be one of {', '.join(MULTILINE_MODES)}"
         if name == "backend" and value not in BACKENDS:
             return f"must be one of {', '.join(BACKENDS)}"
+        if name == "chat_backend" and value and value not in BACKENDS:
+            return f"must be empty or one of {', '.join(BACKENDS)}"
         return None
     if isinstance(default, dict):
         ok = isinstance(value, dict) and all(isinstance(v, bool) for v in value.values())

@@ -31,7 +31,7 @@ from hearth.context.jedi_names import JediResolver
 from hearth.context.repomap import repository_map
 from hearth.events import EventSink, FanoutSink, LogSink, RecentSink
 from hearth.model.backend import ModelState, ModelStatus
-from hearth.model.manager import MODEL_SETTINGS, ModelManager
+from hearth.model.manager import MODEL_SETTINGS, ChatModels, ModelManager
 from hearth.model.tokenizer import model_tokenizer
 from hearth.text.documents import DocumentStore
 from hearth.trust import TRUST_FILE, TrustStore
@@ -176,6 +176,9 @@ class TokenCounter:
 class Services:
     settings: LiveSettings
     models: ModelManager
+    """The completion model."""
+    chat_models: ChatModels
+    """The chat and edit model (the completion model unless the settings name another)."""
     stores: Stores
     recent: RecentSink
     documents: DocumentStore
@@ -223,7 +226,12 @@ class Services:
         changes: dict[str, Any] = {name: value}
         self.settings.current = replace(self.settings.current, **changes)
         if name in MODEL_SETTINGS:
-            self.models.configure(self.settings.current)
+            self.configure_models()
+
+    def configure_models(self) -> None:
+        """Build the models the current settings name (nothing is rebuilt that did not change)."""
+        self.models.configure(self.settings.current)
+        self.chat_models.configure(self.settings.current)
 
     def start_workspace(self, root: Path | None) -> None:
         self.workspace.start(root)
@@ -231,6 +239,7 @@ class Services:
 
     def close(self) -> None:
         self.models.close()
+        self.chat_models.close()
         self.workspace.close()
         self.acceptance.flush_typed()
         if self.stores.telemetry is not None:
@@ -281,8 +290,9 @@ def build_services(
         context=context,
         open_suggestion=lambda uri: acceptance.open_at(uri),
     )
+    chat_models = ChatModels(backend)
     chat = ChatService(
-        backend=backend,
+        backend=chat_models,
         store=stores.conversations,
         settings=live,
         index=lambda: workspace.index,
@@ -300,6 +310,7 @@ def build_services(
     services = Services(
         settings=live,
         models=backend,
+        chat_models=chat_models,
         stores=stores,
         recent=recent,
         documents=documents,

@@ -24,7 +24,18 @@ from hearth.config import Settings
 from hearth.paths import data_dir
 
 TRUST_FILE = "trusted-settings.json"
-GUARDED = ("agent_test_command", "model", "backend", "endpoint", "api_key_env", "api_key_file", "tls_verify")
+GUARDED = (
+    "agent_test_command",
+    "model",
+    "backend",
+    "endpoint",
+    "api_key_env",
+    "api_key_file",
+    "tls_verify",
+    "chat_model",
+    "chat_backend",
+    "chat_endpoint",
+)
 """Settings that run a program, read a file, or say where code goes."""
 
 
@@ -38,6 +49,11 @@ class HeldSetting:
 
 
 def _question(name: str, value: str | bool, workspace: str) -> str | None:
+    if name.startswith("chat_"):  # the chat model's own: asked about as the completion model's are
+        shared = name.removeprefix("chat_")
+        asked = _question(shared, value, workspace) if value else None  # empty: the completion model's
+        setting = f"(hearth.chat{shared.title()})"
+        return None if asked is None else asked.replace(f"(hearth.{shared})", setting)
     where = workspace or "files opened without a folder"
     if name == "agent_test_command" and isinstance(value, str) and value.strip():
         return (

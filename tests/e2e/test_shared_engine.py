@@ -277,3 +277,25 @@ def test_with_fallback_the_local_model_answers_while_the_engine_is_down(binary, 
             assert completions(client)[-1]["backend"] == "llamacpp"
     finally:
         client.close()
+
+
+def test_completions_stay_local_while_chat_goes_to_the_engine(engine):
+    command = [sys.executable, "-m", "hearth", "serve", "--chat-backend", "llamacpp",
+               "--chat-endpoint", engine, "--api-key-env", "HEARTH_E2E_ENGINE_KEY"]  # fmt: skip
+    client = StdioClient(command, env={"PYTHONUNBUFFERED": "1", "HEARTH_E2E_ENGINE_KEY": KEY})
+    try:
+        client.initialize(
+            {"debounceMs": 0, "filter": False, "deadlineMs": LOADED_DEADLINE_MS, "chatMaxTokens": 32}
+        )
+        assert client.wait_model_ready()["state"] == "ready"
+        status = client.request("hearth/status", {})["result"]
+        assert "engine" not in status["model"] and status["chatModel"]["engine"] == engine
+        client.open_document(URI, "python", SOURCE)
+        client.wait(inline(client), timeout=WAIT_S)
+        assert completions(client)[-1]["backend"] == "local"
+        answer = client.request(
+            "hearth/chat", {"messages": [{"role": "user", "content": "What is a prime?"}]}, timeout=WAIT_S
+        )["result"]
+        assert answer["text"].strip() and answer["generatedTokens"] > 0
+    finally:
+        client.close()

@@ -42,7 +42,13 @@ class InProcessServer:
         pinned: frozenset[str] = frozenset(),
     ) -> None:
         self.backend = ScriptedBackend(list(outputs or []), hold=hold)
-        self.models = ModelManager(data_dir(), factory=lambda _model, _settings: self.backend)
+        self.chat_backend = ScriptedBackend(list(outputs or []))
+        """What answers when the settings give chat and edits an engine of their own."""
+
+        def factory(_model: Any, settings: Settings) -> ScriptedBackend:
+            return self.chat_backend if settings.backend != "local" else self.backend
+
+        self.models = ModelManager(data_dir(), factory=factory)
         self.events = RecentSink(size=4096)
         folder = data_dir()
         stores = Stores.in_folders(folder, folder / "cache", learn=False)

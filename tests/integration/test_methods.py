@@ -194,6 +194,32 @@ def test_chat_streams_and_keeps_the_conversation(make_server):
     )
 
 
+def test_chat_and_edits_take_their_own_model_when_the_settings_name_one(make_server):
+    # `hearth serve --chat-backend llamacpp --chat-endpoint URL`: completions stay on the local model.
+    chat_engine = Settings(chat_backend="llamacpp", chat_endpoint="http://engine:8080")
+    server = make_server([BODY], settings=chat_engine)
+    server.chat_backend.outputs = ["From the engine."]
+    open_app(server)
+    answer = server.client.request("hearth/chat", {"messages": [{"role": "user", "content": "Why?"}]})[
+        "result"
+    ]
+    assert answer["text"] == "From the engine." and server.chat_backend.requests[-1].exclusive
+    assert inline(server)["result"]["items"]  # the completion came from the local model
+    assert server.backend.requests and not any(r.exclusive for r in server.backend.requests)
+    status = server.client.request("hearth/status", {})["result"]
+    assert "chatModel" in status and status["chatModel"]["state"] == "ready"
+    # Chat settings cleared: chat is the completion model again, and the engine's is let go.
+    server.client.notify(
+        "workspace/didChangeConfiguration", {"settings": {"chatBackend": "", "chatEndpoint": ""}}
+    )
+    server.wait_for(lambda: "chatModel" not in server.client.request("hearth/status", {})["result"])
+    server.backend.outputs = ["From the local model."]
+    again = server.client.request("hearth/chat", {"messages": [{"role": "user", "content": "And?"}]})[
+        "result"
+    ]
+    assert again["text"] == "From the local model."
+
+
 def test_a_chat_without_a_question_is_invalid_params(make_server):
     server = make_server()
     assert server.client.request("hearth/chat", {"messages": []})["error"]["code"] == -32602

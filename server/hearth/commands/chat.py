@@ -19,7 +19,7 @@ from hearth.agent.conversations import CONVERSATIONS_FILE, ConversationStore, Me
 from hearth.commands.complete import UsageError, language_for, workspace_index
 from hearth.config import Settings
 from hearth.model.backend import ModelBusy, ModelUnavailable
-from hearth.model.manager import ModelManager, ready_model
+from hearth.model.manager import ModelManager, chat_settings, ready_model
 from hearth.paths import data_dir
 
 
@@ -56,7 +56,7 @@ def run_chat(
         print(f"hearth chat: {exc}", file=sys.stderr)
         return 2
     try:
-        with ready_model(settings, data_dir()) as manager:
+        with ready_model(chat_settings(settings) or settings, data_dir()) as manager:
             return _session(manager, store, settings, message, resume, focus, out)
     except ModelUnavailable as exc:
         print(f"hearth chat: model not ready: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from hearth.agent.workspace import PathRefused, WorkspaceGuard
 from hearth.commands.complete import workspace_index
 from hearth.config import Settings
 from hearth.model.backend import ModelUnavailable
-from hearth.model.manager import ready_model
+from hearth.model.manager import chat_settings, ready_model
 from hearth.paths import data_dir
 
 
@@ -40,7 +40,7 @@ def run_edit(settings: Settings, instruction: str, paths: list[str], apply: bool
         print(f"hearth edit: {exc}", file=sys.stderr)
         return 2
     try:
-        with ready_model(settings, data_dir()) as manager:
+        with ready_model(chat_settings(settings) or settings, data_dir()) as manager:
             index = workspace_index(guard.root)
             agent = EditAgent(manager, Sources(guard), AgentSettings.from_settings(settings), index=index)
             result = agent.run(EditRequest(instruction, tuple(relative)))

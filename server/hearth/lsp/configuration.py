@@ -44,7 +44,7 @@ def initialize(ls: HearthServer, params: types.InitializeParams) -> None:
     services.workspace.root = None if path is None else Path(path)
     apply_settings(ls, params.initialization_options)
     services.start_workspace(services.workspace.root)
-    services.models.configure(services.settings.current)
+    services.configure_models()
 
 
 def _extensions(ls: HearthServer, experimental: Any) -> ClientExtensions:
@@ -60,7 +60,7 @@ def _extensions(ls: HearthServer, experimental: Any) -> ClientExtensions:
 
 def did_change_configuration(ls: HearthServer, params: types.DidChangeConfigurationParams) -> None:
     apply_settings(ls, params.settings)
-    ls.services.models.configure(ls.services.settings.current)
+    ls.services.configure_models()
 
 
 def apply_settings(ls: HearthServer, raw: Any) -> None:

@@ -153,7 +153,7 @@ async def edit(ls: HearthServer, *args: Any) -> EditResult:
         focus = focus_of(ls, options.text_document, options.range)
         services = ls.services
         settings = AgentSettings.from_settings(services.settings.current)
-        agent = EditAgent(services.models, sources, settings, index=services.workspace.index)
+        agent = EditAgent(services.chat_models, sources, settings, index=services.workspace.index)
         request = EditRequest(instruction, tuple(paths), focus)
         try:
             result = await asyncio.to_thread(agent.run, request, stop.is_set)

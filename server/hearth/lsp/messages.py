@@ -162,6 +162,8 @@ class StatusResult:
     recent: list[dict[str, Any]]
     """The latest events as the telemetry package shares them (no code, no paths)."""
     totals: dict[str, float]
+    chat_model: ModelInfo | None = None
+    """The chat and edit model, when it is not the completion model."""
 
 
 @attrs.define

@@ -26,6 +26,7 @@ from hearth.lsp.messages import (
     StatusResult,
 )
 from hearth.model.backend import ModelState, ModelStatus
+from hearth.model.manager import ModelManager
 
 log = logging.getLogger(__name__)
 
@@ -128,26 +129,32 @@ def repo_map(ls: HearthServer, params: RepoMapParams) -> RepoMapResult:
     return RepoMapResult(map=text, ready=ready)
 
 
+def _model_info(manager: ModelManager) -> ModelInfo:
+    model = manager.status()
+    return ModelInfo(
+        state=model.state.value,
+        message=model.message,
+        path=model.model_path,
+        name=model.model_name,
+        prompt_format=model.prompt_format,
+        load_seconds=model.load_seconds,
+        restarts=model.restarts,
+        worker_pid=manager.worker_pid,
+        evaluating=None
+        if model.evaluating is None
+        else PromptProgressInfo(model.evaluating.evaluated_tokens, model.evaluating.prompt_tokens),
+        engine=model.engine or None,
+        problem=None if model.problem is None else model.problem.value,
+        backend=model.backend,
+    )
+
+
 def status(ls: HearthServer, params: StatusParams) -> StatusResult:
     services = ls.services
-    model = services.models.status()
+    chat = services.chat_models.separate
     return StatusResult(
-        model=ModelInfo(
-            state=model.state.value,
-            message=model.message,
-            path=model.model_path,
-            name=model.model_name,
-            prompt_format=model.prompt_format,
-            load_seconds=model.load_seconds,
-            restarts=model.restarts,
-            worker_pid=services.models.worker_pid,
-            evaluating=None
-            if model.evaluating is None
-            else PromptProgressInfo(model.evaluating.evaluated_tokens, model.evaluating.prompt_tokens),
-            engine=model.engine or None,
-            problem=None if model.problem is None else model.problem.value,
-            backend=model.backend,
-        ),
+        model=_model_info(services.models),
+        chat_model=None if chat is None else _model_info(chat),
         documents=len(services.documents),
         exact_token_counts=services.tokens.exact,
         position_encoding=services.documents.encoding,

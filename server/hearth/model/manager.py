@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,9 @@ MODEL_SETTINGS = (
     "tls_verify",
     "connect_timeout_ms",
     "remote_fallback",
+    "chat_backend",
+    "chat_endpoint",
+    "chat_model",
 )
 """The settings a change of which builds a new backend."""
 
@@ -210,6 +214,71 @@ class ModelManager:
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
+
+    def release(self) -> None:
+        """Close the backend and forget it: the next `configure` builds one again."""
+        self.close()
+        self._backend, self._model, self._key = None, None, None
+
+    def sibling(self) -> ModelManager:
+        """Another manager like this one (data directory, backend factory), for a second role."""
+        return ModelManager(self._data_dir, self._factory)
+
+
+def chat_settings(settings: Settings) -> Settings | None:
+    """What the chat and edit model is built from; None when it is the completion model."""
+    if not (settings.chat_backend or settings.chat_endpoint or settings.chat_model):
+        return None
+    backend = settings.chat_backend or settings.backend
+    if backend == "local":
+        return replace(settings, backend="local", model=settings.chat_model or settings.model)
+    return replace(
+        settings,
+        backend=backend,
+        endpoint=settings.chat_endpoint or settings.endpoint,
+        remote_model=settings.chat_model or settings.remote_model,
+        remote_fallback=False,
+    )
+
+
+class ChatModels:
+    """The model chat and edits use: the completion model, unless the settings name another.
+
+    Then it has its own manager (its own worker or engine), so a chat turn
+    never holds completions up, and nothing is loaded twice when they agree.
+    """
+
+    def __init__(self, completion: ModelManager) -> None:
+        self._completion = completion
+        self._own = completion.sibling()
+        self._active = completion
+
+    @property
+    def separate(self) -> ModelManager | None:
+        """Its own manager, when chat has a model of its own."""
+        return self._own if self._active is self._own else None
+
+    def configure(self, settings: Settings) -> None:
+        role = chat_settings(settings)
+        if role is None:
+            self._active = self._completion
+            self._own.release()
+        else:
+            self._own.configure(role)
+            self._active = self._own
+
+    def status(self) -> ModelStatus:
+        return self._active.status()
+
+    def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> GenerationHandle:
+        return self._active.submit(request, on_text)
+
+    def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
+        self._completion.add_listener(listener)
+        self._own.add_listener(listener)
+
+    def close(self) -> None:
+        self._own.close()
 
 
 def _resolve(settings: Settings, data_dir: Path) -> ResolvedModel:
