@@ -221,6 +221,11 @@ def test_text_logprobs_and_reuse_come_from_the_stream_and_repository_text_stays_
     assert sent[1:-1] == [ord(c) for c in "x = '<|im_start|>'\n"]
     assert engine.bodies[0]["cache_prompt"] is True and engine.bodies[0]["stream"] is True
     assert all(h.get("Authorization") == "Bearer s3cret" for h in engine.headers)
+    # Completions keep to one of the engine's two slots; a chat turn takes any idle one.
+    backend.submit(GenerationRequest("a", deadline_s=10)).future.result(timeout=10)
+    backend.submit(GenerationRequest("b", deadline_s=10, exclusive=True)).future.result(timeout=10)
+    assert engine.bodies[0]["id_slot"] == engine.bodies[1]["id_slot"] in (0, 1)
+    assert engine.bodies[2]["id_slot"] == -1
     backend.close()
 
 

@@ -23,6 +23,7 @@ import http.client
 import json
 import logging
 import os
+import random
 import re
 import socket
 import ssl
@@ -602,8 +603,10 @@ class LlamaServerBackend(EngineBackend):
     """llama.cpp's HTTP server: `/completion` with token ids, `/tokenize`, `/props`."""
 
     kind = "llamacpp"
+    _slot = 0
+    """The slot this editor's completions use (see `_outgoing`)."""
 
-    def probe(self) -> EngineInfo:
+    def _probe(self) -> EngineInfo:
         started = self._clock()
         health = self._http.json("GET", "/health", timeout=self._config.connect_timeout_s + 5)
         round_trip = (self._clock() - started) * 1000
@@ -680,13 +683,21 @@ class LlamaServerBackend(EngineBackend):
             "seed": request.seed,
             "timings_per_token": True,
             "return_progress": True,
-            # The engine picks the idle slot whose cache shares most with this prompt, which
-            # for one developer's keystrokes is the slot their last request used.
-            "id_slot": -1,
+            # Completions keep to one slot, so that its KV cache holds this editor's last prompt:
+            # left to pick, the engine takes another idle slot while the last request's is still
+            # winding down after a cut stream, and evaluates the prompt cold there. Chat turns
+            # take any idle slot and leave that cache alone.
+            "id_slot": -1 if request.exclusive else self._slot,
         }
         if request.grammar:
             body["grammar"] = request.grammar
         return Outgoing("/completion", body, len(prompt))
+
+    def probe(self) -> EngineInfo:
+        info = self._probe()
+        # Editors that share the engine spread over its slots by chance; each keeps to its own.
+        self._slot = random.randrange(info.slots)
+        return info
 
     def _piece(self, event: dict[str, Any]) -> Piece:
         progress = event.get("prompt_progress")
