@@ -154,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     edits.add_argument("--only", help="only tasks whose name contains this")
     edits.add_argument("--json", action="store_true")
     _model_options(edits)
+    shared = bench_sub.add_parser(
+        "shared-engine", help="developers typing at once on one engine, and each locally"
+    )
+    shared.add_argument("path", help="a directory of source files to re-type")
+    shared.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
+    shared.add_argument("--developers", type=int, default=4, help="simulated developers at once (default 4)")
+    shared.add_argument("--tasks-each", type=int, default=3, help="spans each developer re-types")
+    shared.add_argument("--seed", type=int, default=1)
+    shared.add_argument("--cps", type=float, default=6.0, help="typing speed, characters per second")
+    shared.add_argument("--no-local", action="store_true", help="skip the run with a local model each")
+    shared.add_argument("--json", action="store_true")
+    _model_options(shared)
     replay = bench_sub.add_parser("replay", help="a simulated developer re-types real code")
     replay.add_argument("path", help="a directory (or git repository) of source files")
     replay.add_argument("--files", default="*", help="glob of files to type, relative to PATH")
@@ -253,6 +265,16 @@ def _dispatch(argv: list[str] | None) -> int:
         return _models(args)
     if args.command == "bench" and args.bench_command == "replay":
         return _replay(args, raw)
+    if args.command == "bench" and args.bench_command == "shared-engine":
+        from pathlib import Path
+
+        from hearth.bench.shared import run_shared_engine
+
+        engine = {"backend": "llamacpp", **raw}  # an endpoint alone means llama.cpp's server
+        return run_shared_engine(
+            Path(args.path), args.files, args.developers, args.tasks_each, engine, args.seed, args.cps,
+            args.json, local_too=not args.no_local,
+        )  # fmt: skip
     if args.command == "bench" and args.bench_command == "edits":
         from hearth.bench.edits import EditChecks, run_edits_bench
 

@@ -8,8 +8,10 @@ dies mid-request and comes back is found again.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -87,8 +89,9 @@ def client(engine) -> Iterator[StdioClient]:
 def test_completions_come_from_the_engine_and_reuse_its_cache_while_typing(client, engine):
     model = client.request("hearth/status", {})["result"]["model"]
     assert model["engine"] == engine and model["state"] == "ready" and "problem" not in model
-    # Every request a new generation: what is measured here is the engine's cache, not Hearth's.
-    client.notify("workspace/didChangeConfiguration", {"settings": {"reuse": False}})
+    # Every request a new generation, and no context block (it can change between the two as jedi
+    # answers in the background): what is measured here is the engine's cache, not Hearth's.
+    client.notify("workspace/didChangeConfiguration", {"settings": {"reuse": False, "context": False}})
     first = client.wait(inline(client), timeout=WAIT_S)["result"]["items"]
     assert first and first[0]["insertText"].strip()
     # Enter, which the editor indents: a new prompt that shares all but its end with the last.
@@ -299,3 +302,24 @@ def test_completions_stay_local_while_chat_goes_to_the_engine(engine):
         assert answer["text"].strip() and answer["generatedTokens"] > 0
     finally:
         client.close()
+
+
+@pytest.mark.slow
+def test_the_shared_engine_bench_runs_developers_at_once_on_the_engine_and_locally(engine, tmp_path):
+    from tests.unit.test_developer import SOURCE as SHAPES
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "shapes.py").write_text(SHAPES)
+    run = subprocess.run(
+        [sys.executable, "-m", "hearth", "bench", "shared-engine", str(repo), "--developers", "2",
+         "--tasks-each", "1", "--cps", "15", "--endpoint", engine, "--api-key-env", "HEARTH_E2E_ENGINE_KEY",
+         "--json"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "HEARTH_E2E_ENGINE_KEY": KEY},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    for name in ("engine", "local"):
+        assert report[name]["failures"] == []
+        assert len(report[name]["developers"]) == 2
+        assert all(dev["latency_ms"]["p50"] is not None for dev in report[name]["developers"])

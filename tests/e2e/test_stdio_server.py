@@ -22,6 +22,9 @@ URI = "file:///work/example/primes.py"
 SOURCE = (Path(hearth.__file__).parent / "examples" / "primes.py").read_text("utf-8")
 END = {"line": 16, "character": 29}
 LOADED_DEADLINE_MS = 120_000
+WAIT_S = 3 * LOADED_DEADLINE_MS / 1000
+"""How long an answer may take on a loaded machine (an explicit request may make two tries).
+Waits only guard against a server that never answers: a correct one is never near them."""
 
 
 def inline(client: StdioClient, position=END, trigger=1, msg_id=None) -> int:
@@ -64,7 +67,7 @@ def client():
 
 
 def test_inline_completion_from_the_real_model(client):
-    response = client.wait(inline(client, trigger=1), timeout=60)
+    response = client.wait(inline(client, trigger=1), timeout=WAIT_S)
     items = response["result"]["items"]
     assert items and items[0]["insertText"].strip()
     assert items[0]["command"]["command"] == "hearth.accepted"
@@ -81,7 +84,7 @@ def test_inline_completion_from_the_real_model(client):
 
 def test_completion_item_fallback(client):
     response = client.request(
-        "textDocument/completion", {"textDocument": {"uri": URI}, "position": END}, timeout=60
+        "textDocument/completion", {"textDocument": {"uri": URI}, "position": END}, timeout=WAIT_S
     )
     items = response["result"]["items"]
     assert items and items[0]["textEdit"]["newText"].strip()
@@ -95,14 +98,14 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
     msg_id = inline(client, position={"line": 17, "character": 0})
     wait_reading_prompt(client, evaluated=-1)
     client.notify("$/cancelRequest", {"id": msg_id})
-    response = client.wait(msg_id, timeout=10)
+    response = client.wait(msg_id, timeout=WAIT_S)
     assert response["error"]["code"] == -32800
     # The model stops reading or writing for it: nothing runs until the next request.
     deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
     while client.request("hearth/status", {})["result"]["model"].get("evaluating") is not None:
         assert time.monotonic() < deadline, "the cancelled generation never ended"
         time.sleep(0.05)
-    assert "result" in client.wait(inline(client), timeout=LOADED_DEADLINE_MS / 1000)
+    assert "result" in client.wait(inline(client), timeout=WAIT_S)
     events = [
         e for e in client.request("hearth/status", {})["result"]["recent"] if e["event"] == "completion"
     ]
@@ -111,6 +114,9 @@ def test_cancel_answers_32800_and_stops_the_generation(client):
 
 
 def test_cancel_interrupts_a_cold_prompt_and_keeps_what_was_evaluated(client):
+    # Without repository context the retry's prompt is the same text: the context block can
+    # change between the two (jedi answers in the background), and that is not this test's matter.
+    client.notify("workspace/didChangeConfiguration", {"settings": {"context": False}})
     # A long document: its cold prompt takes seconds to evaluate on a laptop CPU.
     body = "".join(f"    total_{i} = compute(values[{i}], scale={i})\n" for i in range(200))
     text = "def long_function(values):\n" + body + "    return "
@@ -125,8 +131,8 @@ def test_cancel_interrupts_a_cold_prompt_and_keeps_what_was_evaluated(client):
     progress = wait_reading_prompt(client)  # a first chunk of the prompt is in the KV cache
     assert progress["evaluatedTokens"] < progress["promptTokens"]
     client.notify("$/cancelRequest", {"id": msg_id})
-    assert client.wait(msg_id, timeout=10)["error"]["code"] == -32800
-    client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=60)
+    assert client.wait(msg_id, timeout=WAIT_S)["error"]["code"] == -32800
+    client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=WAIT_S)
     events = [
         e for e in client.request("hearth/status", {})["result"]["recent"] if e["event"] == "completion"
     ]
@@ -137,12 +143,12 @@ def test_cancel_interrupts_a_cold_prompt_and_keeps_what_was_evaluated(client):
 def test_newer_request_for_the_document_supersedes_the_older(client):
     first = inline(client, position={"line": 17, "character": 0})
     second = inline(client)
-    assert client.wait(first, timeout=30)["error"]["code"] == -32800
-    assert "result" in client.wait(second, timeout=60)
+    assert client.wait(first, timeout=WAIT_S)["error"]["code"] == -32800
+    assert "result" in client.wait(second, timeout=WAIT_S)
 
 
 def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
-    response = client.wait(inline(client, trigger=1), timeout=60)
+    response = client.wait(inline(client, trigger=1), timeout=WAIT_S)
     item = response["result"]["items"][0]
     suggestion, sid = item["insertText"], item["command"]["arguments"][0]
     # Type through its first character of code (an editor's Enter brings the indentation).
@@ -155,7 +161,7 @@ def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
     text = SOURCE[:offset] + typed + SOURCE[offset:]
     recent = client.request("hearth/status", {})["result"]["recent"]
     before = len([e for e in recent if e["event"] == "completion"])
-    response = client.wait(inline(client, position(text, offset + len(typed)), trigger=2), timeout=60)
+    response = client.wait(inline(client, position(text, offset + len(typed)), trigger=2), timeout=WAIT_S)
     item = response["result"]["items"][0]
     assert item["insertText"] == suggestion[len(typed) :]
     assert item["command"]["arguments"] == [sid]  # the same suggestion, continued
@@ -165,7 +171,7 @@ def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
 
 
 def test_after_an_accepted_suggestion_the_next_one_is_made_ahead(client):
-    response = client.wait(inline(client, trigger=1), timeout=60)
+    response = client.wait(inline(client, trigger=1), timeout=WAIT_S)
     item = response["result"]["items"][0]
     suggestion, sid = item["insertText"], item["command"]["arguments"][0]
     client.insert(URI, 2, END, suggestion)  # the editor inserts it, then runs its command
@@ -191,7 +197,7 @@ def test_after_an_accepted_suggestion_the_next_one_is_made_ahead(client):
     # With a debounce no test waits out, only the answer made ahead comes back, and the
     # model is not asked again.
     client.notify("workspace/didChangeConfiguration", {"settings": {"debounceMs": 600_000}})
-    response = client.wait(inline(client, position(text, cursor), trigger=2), timeout=60)
+    response = client.wait(inline(client, position(text, cursor), trigger=2), timeout=WAIT_S)
     assert "result" in response
     assert client.request("hearth/status", {})["result"]["totals"].get("generated", 0) == generated
     recent = client.request("hearth/status", {})["result"]["recent"]
@@ -222,15 +228,15 @@ def test_invalid_params_and_unknown_method_get_errors(client):
 )
 def test_garbled_frame_then_a_valid_request_is_answered(client, garbage):
     client.send_raw(garbage)
-    assert client.request("hearth/status", {}, timeout=5)["result"]["model"]["state"] == "ready"
+    assert client.request("hearth/status", {}, timeout=WAIT_S)["result"]["model"]["state"] == "ready"
 
 
 def test_off_by_one_length_gets_a_parse_error_and_the_server_stays_live(client):
     body = encode_frame({"jsonrpc": "2.0", "id": 777, "method": "hearth/status", "params": {}})
     _header, payload = body.split(b"\r\n\r\n")
     client.send_raw(b"Content-Length: %d\r\n\r\n%s" % (len(payload) - 1, payload))
-    assert client.wait(777, timeout=5)["error"]["code"] == -32700
-    assert "result" in client.request("hearth/status", {}, timeout=5)
+    assert client.wait(777, timeout=WAIT_S)["error"]["code"] == -32700
+    assert "result" in client.request("hearth/status", {}, timeout=WAIT_S)
 
 
 def test_model_worker_killed_recovers(client):
@@ -242,10 +248,10 @@ def test_model_worker_killed_recovers(client):
         if status["state"] == "ready" and status["workerPid"] != pid:
             break
         # Requests meanwhile are answered (empty), never left hanging.
-        assert "result" in client.wait(inline(client), timeout=10)
+        assert "result" in client.wait(inline(client), timeout=WAIT_S)
         time.sleep(0.2)
     assert status["restarts"] >= 1 and status["state"] == "ready"
-    assert client.wait(inline(client), timeout=60)["result"]["items"]
+    assert client.wait(inline(client), timeout=WAIT_S)["result"]["items"]
 
 
 def test_lifecycle_errors_and_exit_code():
@@ -269,7 +275,7 @@ def test_missing_model_file_gives_one_clear_message_and_empty_results(tmp_path):
         "textDocument/didOpen",
         {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": SOURCE}},
     )
-    assert c.wait(inline(c), timeout=10)["result"]["items"] == []
+    assert c.wait(inline(c), timeout=WAIT_S)["result"]["items"] == []
     messages = [n for n in c.notifications if n["method"] == "window/showMessage"]
     assert len(messages) == 1 and "missing.gguf" in messages[0]["params"]["message"]
     c.close()
@@ -317,7 +323,7 @@ def test_keystroke_storm_cancels_all_but_the_last(client):
                                           "end": {"line": 17, "character": 0}}, "text": " "}]})  # fmt: skip
         ids.append(inline(client, position={"line": 17, "character": i + 1}, trigger=2))
         time.sleep(0.02)
-    responses = [client.wait(msg_id, timeout=60) for msg_id in ids]
+    responses = [client.wait(msg_id, timeout=WAIT_S) for msg_id in ids]
     cancelled = [r for r in responses if r.get("error", {}).get("code") == -32800]
     assert len(responses) == 50 and len(cancelled) >= 49
     assert "result" in responses[-1]
@@ -349,7 +355,7 @@ def test_every_method_answers_valid_and_invalid_params_exactly_once(client):
         if invalid is not None:
             sent.append((client.request_nowait(method, invalid), "error"))
     for msg_id, kind in sent:
-        assert kind in client.wait(msg_id, timeout=60), (msg_id, kind)
+        assert kind in client.wait(msg_id, timeout=WAIT_S), (msg_id, kind)
     time.sleep(0.5)  # a second answer would arrive by now
     counts = client.response_counts
     assert all(counts[msg_id] == 1 for msg_id, _ in sent), counts
