@@ -66,14 +66,14 @@ def test_chat_cancel_stops_generation_and_the_server_keeps_serving(client):
         time.sleep(0.05)
     assert chunks(client), "no streamed text before the cancel"
     client.notify("$/cancelRequest", {"id": msg_id})
-    response = client.wait(msg_id, timeout=60)
+    response = client.wait(msg_id, timeout=360)
     assert response["error"]["code"] == -32800
     # The model stops writing the essay (1500 tokens would keep it busy for minutes here).
     while client.request("hearth/status", {})["result"]["model"].get("evaluating") is not None:
         assert time.monotonic() < deadline + 60, "the cancelled answer went on"
         time.sleep(0.05)
     client.notify("workspace/didChangeConfiguration", {"settings": {"chatMaxTokens": 32}})
-    again = client.request("hearth/chat", {"messages": [{"role": "user", "content": "Say hi."}]}, timeout=60)
+    again = client.request("hearth/chat", {"messages": [{"role": "user", "content": "Say hi."}]}, timeout=360)
     assert again["result"]["text"].strip()
 
 
@@ -95,7 +95,7 @@ def test_model_drafted_edit_round_trip_and_undo_restores_the_bytes(client, works
     assert result["diff"].startswith("--- a/shelf/pricing.py")
 
     undone = client.request("workspace/executeCommand", {"command": "hearth.undoEdit",
-                                                         "arguments": [result["checkpoint"]]}, timeout=30)  # fmt: skip
+                                                         "arguments": [result["checkpoint"]]}, timeout=120)  # fmt: skip
     assert undone["result"]["undone"] is True
     assert editor.edits[-1]["documentChanges"][0]["textDocument"]["version"] == 2  # the buffer after the edit
     assert (workspace / "shelf" / "pricing.py").read_bytes() == original
@@ -106,12 +106,12 @@ def test_rename_across_files_and_a_refused_preview_writes_nothing(client, worksp
     before = {p: p.read_bytes() for p in workspace.rglob("*.py")}
     editor.accept = False
     refused = client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
-        {"instruction": "rename total_value to inventory_value"}]}, timeout=60)["result"]  # fmt: skip
+        {"instruction": "rename total_value to inventory_value"}]}, timeout=360)["result"]  # fmt: skip
     assert refused == {"applied": False, "message": "the user cancelled the preview"}
     assert {p: p.read_bytes() for p in workspace.rglob("*.py")} == before
     editor.accept = True
     result = client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
-        {"instruction": "rename total_value to inventory_value"}]}, timeout=60)["result"]  # fmt: skip
+        {"instruction": "rename total_value to inventory_value"}]}, timeout=360)["result"]  # fmt: skip
     assert result["applied"] and result["via"] == "rename"
     changed = sorted(c["textDocument"]["uri"].rsplit("/", 2)[-1] for c in editor.edits[-1]["documentChanges"])
     assert changed == ["models.py", "report.py", "test_shelf.py"]
@@ -123,7 +123,7 @@ def test_edit_outside_the_workspace_is_refused(client, tmp_path):
     outside = tmp_path / "elsewhere.py"
     outside.write_text("x = 1\n")
     response = client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
-        {"instruction": "add a docstring", "uris": [outside.as_uri()]}]}, timeout=30)  # fmt: skip
+        {"instruction": "add a docstring", "uris": [outside.as_uri()]}]}, timeout=120)  # fmt: skip
     assert response["error"]["code"] == -32602 and "not inside the workspace" in response["error"]["message"]
     assert outside.read_text() == "x = 1\n"
 

@@ -87,7 +87,7 @@ def test_ten_thousand_mutated_frames_never_leave_the_server_deaf(tmp_path):
     client.send_raw(b"Content-Length: %d\r\n\r\n" % (65 * 2**20))
     client.send_raw(b"x" * (1 << 20))
     # (a string id: a bit-flipped request may have been answered under a small number)
-    assert "result" in client.wait(client.request_nowait("hearth/status", {}, "after-huge"), timeout=5)
+    assert "result" in client.wait(client.request_nowait("hearth/status", {}, "after-huge"), timeout=60)
     assert client.close() == 0
     slow.sort()
     print(

@@ -30,7 +30,7 @@ def inline(client: StdioClient, line: int, character: int) -> dict:
         "position": {"line": line, "character": character},
         "context": {"triggerKind": 1},
     }
-    return client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=60)
+    return client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=360)
 
 
 def _edit(version: int, line: int, start: int, end_line: int, end: int, text: str) -> dict:

@@ -158,7 +158,7 @@ def test_no_module_of_the_workspace_is_imported(tmp_path, launch):
     assert client.wait_model_ready()["state"] == "ready"
     uri = (workspace / "app.py").as_uri()
     client.open_document(uri, "python", (workspace / "app.py").read_text())
-    response = client.wait(client.inline_completion(uri, {"line": 3, "character": 27}, 1), timeout=60)
+    response = client.wait(client.inline_completion(uri, {"line": 3, "character": 27}, 1), timeout=360)
     assert "result" in response
     assert client.close() == 0
     assert found(markers) == []
@@ -231,7 +231,7 @@ def test_a_jedi_project_file_never_picks_the_python_that_runs(tmp_path):
     while not library:
         assert time.monotonic() < deadline, "jedi never resolved the imported name"
         position = [{"line": 8, "character": 16}, {"line": 4, "character": 16}][turn % 2]
-        client.wait(client.inline_completion(uri, position, 1), timeout=60)
+        client.wait(client.inline_completion(uri, position, 1), timeout=360)
         parts = client.request("hearth/context", {"uri": uri})["result"]["parts"]
         library = [p for p in parts if p["source"] == "library"]
         turn += 1
