@@ -117,7 +117,7 @@ def test_cancel_stops_the_engine_and_the_next_request_is_served(client):
         {"settings": {"maxTokens": 400, "maxLines": 200, "multiline": "always"}},
     )
     msg_id = inline(client, {"line": 17, "character": 0})
-    deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+    deadline = time.monotonic() + WAIT_S
     while client.request("hearth/status", {})["result"]["model"].get("evaluating") is None:
         assert time.monotonic() < deadline, "the engine never started"
         time.sleep(0.01)
@@ -183,7 +183,7 @@ def test_an_engine_killed_mid_request_is_found_again(binary, model_path):
             long = {"maxTokens": 400, "multiline": "always", "maxLines": 200}
             client.notify("workspace/didChangeConfiguration", {"settings": long})
             msg_id = inline(client, {"line": 17, "character": 0})
-            deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+            deadline = time.monotonic() + WAIT_S
             while client.request("hearth/status", {})["result"]["model"].get("evaluating") is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
@@ -262,7 +262,7 @@ def test_with_fallback_the_local_model_answers_while_the_engine_is_down(binary, 
         client = serve(url)
     try:
         client.notify("workspace/didChangeConfiguration", {"settings": {"remoteFallback": True}})
-        deadline = time.monotonic() + LOADED_DEADLINE_MS / 1000
+        deadline = time.monotonic() + WAIT_S
         model = client.request("hearth/status", {})["result"]["model"]
         while not (model["state"] == "ready" and model.get("backend", "local") == "local"):
             assert time.monotonic() < deadline, model
