@@ -434,3 +434,16 @@ def test_ollama_without_the_named_model_says_how_to_pull_it(engine):
     status = settle(backend)
     assert status.state is ModelState.FAILED and "ollama pull codellama:7b" in status.message
     backend.close()
+
+
+def test_a_probe_that_trips_on_what_the_engine_said_is_a_status_not_a_dead_thread(engine):
+    class Tripping(LlamaServerBackend):
+        def _probe(self):
+            raise ValueError("unexpected shape")
+
+    backend = Tripping(EngineConfig(engine.url), PromptFormat(), backoff=(0.05,))
+    backend.start()
+    status = settle(backend)
+    assert status.state is ModelState.FAILED and status.problem is EngineProblem.NOT_AN_ENGINE
+    assert "unexpected shape" in status.message
+    backend.close()

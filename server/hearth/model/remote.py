@@ -427,7 +427,15 @@ class EngineBackend:
             while not self._closed.is_set():
                 try:
                     self.info = self.probe()
-                except EngineError as exc:
+                except Exception as raised:  # whatever the engine answered, the probe goes on
+                    exc = (
+                        raised
+                        if isinstance(raised, EngineError)
+                        else EngineError(
+                            EngineProblem.NOT_AN_ENGINE,
+                            f"{self._config.endpoint} answered what Hearth cannot read ({raised!r:.120})",
+                        )
+                    )
                     delay = self._backoff[min(attempt, len(self._backoff) - 1)]
                     attempt += 1
                     # Never served yet: a settled failure the user can act on (a CLI run ends
