@@ -72,8 +72,11 @@ void test("every Hearth process starts with -P, so the working directory is neve
   assert.deepEqual(PROBE_ARGS.slice(0, 1), ["-P"]);
 });
 
-void test("settings that name executables are machine-scoped and read from the user's settings only", () => {
-  assert.deepEqual([...MACHINE_KEYS].sort(), ["agentTestCommand", "pythonPath", "serverArgs"]);
+void test("settings that name executables or say where code goes are machine-scoped and read from the user's settings only", () => {
+  assert.deepEqual([...MACHINE_KEYS].sort(), [
+    "agentTestCommand", "apiKeyEnv", "apiKeyFile", "backend", "chatBackend", "chatEndpoint", "endpoint",
+    "pythonPath", "serverArgs", "tlsVerify",
+  ]);
   const inspected = { defaultValue: "", globalValue: "/usr/bin/python3", workspaceValue: "./evil/python", workspaceFolderValue: "./evil/python" };
   assert.equal(userValue(inspected, ""), "/usr/bin/python3");
   assert.equal(userValue({ defaultValue: "", workspaceValue: "./evil/python" }, ""), "");

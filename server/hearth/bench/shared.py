@@ -48,6 +48,9 @@ def _concurrently(
         "wall_s": round(time.monotonic() - started, 1),
         "developers": [
             {
+                "requests": r["requests"],
+                "answered": r["answered"],
+                "cancelled": r["cancelled"],
                 "latency_ms": r["latency_ms"],
                 "acceptance_rate": r["acceptance_rate"],
                 "keystrokes_saved": r["keystrokes_saved"],
