@@ -93,9 +93,7 @@ def test_a_web_page_post_to_the_tcp_port_is_closed_unanswered(edit_project, tmp_
                 client.notify(message["method"], message["params"])
             if message.get("method") == "initialize":
                 assert client.wait(1, timeout=30)["result"]["capabilities"]
-                deadline = time.monotonic() + 30
-                while not answers and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                client.wait_answered(1, timeout=120)  # allowed before the edit is asked for
         result = client.wait(2, timeout=120)["result"]
         assert "agentTestCommand" in answers[0]
         assert result["applied"] is False and "RAN-THE-TEST-COMMAND" in result["message"]
@@ -263,10 +261,8 @@ def _edit_with(root: Path, test_command: str, answer: str | None, data_dir: Path
 
     client.on_request = on_request
     client.initialize({"agentTestCommand": test_command}, CAPABILITIES, root_uri=root.as_uri())
-    deadline = time.monotonic() + 30
-    while answer is not None and not asked and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # the answer reaches the server before the edit is asked for
+    if answer is not None:
+        client.wait_answered(1, timeout=120)  # the answer reaches the server before the edit is asked
     result = client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
         {"instruction": "rename total_value to inventory_value"}]}, timeout=120)["result"]  # fmt: skip
     client.close()
@@ -324,8 +320,10 @@ def _engine_settings_from_the_workspace(root: Path, answer: str, data_dir: Path)
 
     client.on_request = on_request
     client.initialize({"backend": "llamacpp", "endpoint": f"http://127.0.0.1:{port}"}, root_uri=root.as_uri())
+    client.wait_answered(2, timeout=120)  # both questions answered, and the answers read
     connections = 0
-    deadline = time.monotonic() + 10  # both answers are in, and a probe would have connected
+    # Allowed, the probe connects at once; refused, nothing would connect even in a while.
+    deadline = time.monotonic() + (120 if answer == "Allow" else 5)
     while time.monotonic() < deadline:
         with contextlib.suppress(TimeoutError):
             conn, _ = listener.accept()

@@ -39,6 +39,8 @@ class LspClient:
         self.response_times: dict[int | str, float] = {}
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
+        self.answered = 0
+        """Server-to-client requests answered so far (the answer is on the wire)."""
         self.stdout_errors = 0
         self.ended = threading.Event()
         """The server's side of the stream ended."""
@@ -74,6 +76,7 @@ class LspClient:
             if "method" in message and "id" in message:
                 self.server_requests.append(message)
                 self.send({"jsonrpc": "2.0", "id": message["id"], "result": self.on_request(message)})
+                self.answered += 1
             elif "method" in message:
                 self.notifications.append(message)
             else:
@@ -100,6 +103,20 @@ class LspClient:
         msg_id = msg_id if msg_id is not None else next(self._ids)
         self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return msg_id
+
+    def wait_answered(self, count: int, timeout: float = 30.0) -> None:
+        """Until `count` server requests have been answered, and the server has read the answers
+        (a request sent after this one is handled after them)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.answered < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.alive():
+                    raise ResponseTimeout(
+                        f"{self.answered} of {count} server requests answered in {timeout}s"
+                    )
+                self._cond.wait(remaining)
+        self.request("hearth/status", {}, timeout)
 
     def wait(self, msg_id: int | str, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
