@@ -93,7 +93,8 @@ def test_a_web_page_post_to_the_tcp_port_is_closed_unanswered(edit_project, tmp_
                 client.notify(message["method"], message["params"])
             if message.get("method") == "initialize":
                 assert client.wait(1, timeout=30)["result"]["capabilities"]
-                client.wait_answered(1, timeout=120)  # allowed before the edit is asked for
+                client.wait_answered(1, timeout=120)
+                _wait_until_allowed(tmp_path / "data")  # the edit must come after the Allow
         result = client.wait(2, timeout=120)["result"]
         assert "agentTestCommand" in answers[0]
         assert result["applied"] is False and "RAN-THE-TEST-COMMAND" in result["message"]
@@ -248,6 +249,15 @@ def test_a_jedi_project_file_never_picks_the_python_that_runs(tmp_path):
 # -- 4. settings that run programs --------------------------------------------------------------
 
 
+def _wait_until_allowed(data_dir: Path) -> None:
+    """The server remembers a yes (the trust file), then puts the setting live in the same
+    synchronous step: once the file is there, a request sent now is handled after both."""
+    deadline = time.monotonic() + 120
+    while not (data_dir / "trusted-settings.json").exists():
+        assert time.monotonic() < deadline, "the Allow never reached the server"
+        time.sleep(0.05)
+
+
 def _edit_with(root: Path, test_command: str, answer: str | None, data_dir: Path) -> tuple[dict, list[str]]:
     client = StdioClient(env={"PYTHONUNBUFFERED": "1", "HEARTH_DATA_DIR": str(data_dir)})
     editor = DiskEditor(client)
@@ -263,6 +273,8 @@ def _edit_with(root: Path, test_command: str, answer: str | None, data_dir: Path
     client.initialize({"agentTestCommand": test_command}, CAPABILITIES, root_uri=root.as_uri())
     if answer is not None:
         client.wait_answered(1, timeout=120)  # the answer reaches the server before the edit is asked
+    if answer == "Allow":
+        _wait_until_allowed(data_dir)
     result = client.request("workspace/executeCommand", {"command": "hearth.edit", "arguments": [
         {"instruction": "rename total_value to inventory_value"}]}, timeout=120)["result"]  # fmt: skip
     client.close()

@@ -116,7 +116,11 @@ class LspClient:
                         f"{self.answered} of {count} server requests answered in {timeout}s"
                     )
                 self._cond.wait(remaining)
-        self.request("hearth/status", {}, timeout)
+        # A round trip after the answers: the server has acted on them when it replies. Its own id,
+        # as a test that numbers its messages itself may have used the counter's next ones.
+        self.wait(
+            self.request_nowait("hearth/status", {}, f"after-answer-{count}-{time.monotonic()}"), timeout
+        )
 
     def wait(self, msg_id: int | str, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
