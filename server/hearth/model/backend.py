@@ -230,6 +230,11 @@ class StatusBoard:
     def current(self) -> ModelStatus:
         return self._current
 
+    def with_progress(self, reading: list[PromptProgress | None]) -> ModelStatus:
+        """The status, with the prompt the running generation is reading (the one that reported)."""
+        running = [progress for progress in reading if progress is not None]
+        return replace(self._current, evaluating=running[-1]) if running else self._current
+
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
         self._listeners.append(listener)
 

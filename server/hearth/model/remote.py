@@ -384,7 +384,6 @@ class EngineBackend:
         self._closed = threading.Event()
         self._probing = False
         self._ever_ready = False
-        self._control: dict[str, list[int]] = {}
         self.info: EngineInfo | None = None
         self._board = StatusBoard(
             ModelStatus(
@@ -471,9 +470,8 @@ class EngineBackend:
 
     def status(self) -> ModelStatus:
         with self._lock:
-            running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
-        status = self._board.current
-        return replace(status, evaluating=running[-1]) if running else status
+            reading = [job.evaluating for job in self._jobs.values()]
+        return self._board.with_progress(reading)
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
         self._board.add_listener(listener)
@@ -613,6 +611,11 @@ class LlamaServerBackend(EngineBackend):
     kind = "llamacpp"
     _slot = 0
     """The slot this editor's completions use (see `_outgoing`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._control: dict[str, list[int]] = {}
+        """Hearth's own markers as the engine's token ids: the same few, asked for once."""
 
     def _probe(self) -> EngineInfo:
         started = self._clock()

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -321,9 +321,8 @@ class LlamaWorkerBackend:
     def status(self) -> ModelStatus:
         with self._lock:
             # The worker runs one job at a time: the one that reported its prompt and is not done.
-            running = [job.evaluating for job in self._jobs.values() if job.evaluating is not None]
-        status = self._board.current
-        return replace(status, evaluating=running[-1]) if running else status
+            reading = [job.evaluating for job in self._jobs.values()]
+        return self._board.with_progress(reading)
 
     def add_listener(self, listener: Callable[[ModelStatus], None]) -> None:
         self._board.add_listener(listener)
