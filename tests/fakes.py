@@ -42,9 +42,11 @@ class ScriptedBackend:
         self.hold = hold
         self.requests: list[GenerationRequest] = []
         self.handles: list[ScriptedHandle] = []
+        self.served = ("local", "")
+        """The backend kind and model name the status reports."""
 
     def status(self) -> ModelStatus:
-        return ModelStatus(self.state)
+        return ModelStatus(self.state, backend=self.served[0], model_name=self.served[1])
 
     def submit(self, request: GenerationRequest, on_text: TextCallback | None = None) -> ScriptedHandle:
         if self.state is not ModelState.READY:

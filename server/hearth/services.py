@@ -35,7 +35,7 @@ from hearth.model.manager import MODEL_SETTINGS, ChatModels, ModelManager
 from hearth.model.tokenizer import model_tokenizer
 from hearth.text.documents import DocumentStore
 from hearth.trust import TRUST_FILE, TrustStore
-from hearth_telemetry.filter import FILTER_FILE, FilterFile
+from hearth_telemetry.filter import FilterFile, served_by
 from hearth_telemetry.writer import TELEMETRY_FILE, TelemetryOptions, TelemetrySink
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Stores:
             checkpoints=CheckpointStore(data / CHECKPOINTS_FILE),
             trust=TrustStore(data / TRUST_FILE),
             index_cache=cache,
-            filter=FilterFile(data / FILTER_FILE) if learn else None,
+            filter=FilterFile(data) if learn else None,
             telemetry=TelemetrySink(data / TELEMETRY_FILE) if learn else None,
         )
 
@@ -278,7 +278,12 @@ def build_services(
     filter_file = stores.filter
 
     def suggestion_filter() -> SuggestionFilter:
-        return filter_file.current() if filter_file is not None else NoFilter()
+        if filter_file is None:
+            return NoFilter()
+        # The filter trained on the model that is answering now (the engine, or the local model
+        # while it stands in), as telemetry names it.
+        model = backend.status()
+        return filter_file.current(served_by(model.backend, model.model_name))
 
     pipeline = CompletionPipeline(
         backend=backend,

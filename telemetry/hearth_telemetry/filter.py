@@ -7,8 +7,10 @@ a sigmoid, so the server pays microseconds per request. Training (in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,7 +20,22 @@ from typing import Any
 
 FORMAT_VERSION = 1
 FILTER_FILE = "filter.json"
-"""The user's trained filter, in the data directory."""
+"""The user's trained filter for every model, in the data directory."""
+MODEL_FILTERS_DIR = "filters"
+"""Filters trained on one backend and model's suggestions, beside FILTER_FILE: a 1.5B engine
+model's log-probabilities and lengths are not the embedded model's."""
+
+
+def served_by(backend: str, model: str) -> str:
+    """The name telemetry, stats and the filter give what generated a suggestion."""
+    return f"{backend}/{model or '?'}"
+
+
+def model_filter_path(data_dir: Path, served: str) -> Path:
+    """Where the filter for `served` lives: a readable name, with a hash so two names never meet."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", served).strip("._")[:80] or "model"
+    digest = hashlib.sha256(served.encode("utf-8")).hexdigest()[:10]
+    return data_dir / MODEL_FILTERS_DIR / f"{readable}-{digest}.json"
 
 
 @dataclass(frozen=True)
@@ -88,14 +105,17 @@ def default_model_text() -> str | None:
     return entry.read_text("utf-8") if entry.is_file() else None
 
 
-def load_filter(user_path: Path) -> tuple[FilterModel, list[str]]:
-    """The user's trained filter, else the shipped default, else none; and any problem found."""
+def load_filter(*paths: Path) -> tuple[FilterModel, list[str]]:
+    """The first readable trained filter of `paths`, else the shipped default, else none;
+    and any problem found."""
     problems: list[str] = []
-    if user_path.is_file():
+    for path in paths:
+        if not path.is_file():
+            continue
         try:
-            return FilterModel.from_json(user_path.read_text("utf-8"), str(user_path)), problems
-        except (ValueError, TypeError, KeyError) as exc:
-            problems.append(f"trained filter {user_path} is unreadable ({exc}); using the default")
+            return FilterModel.from_json(path.read_text("utf-8"), str(path)), problems
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            problems.append(f"trained filter {path} is unreadable ({exc}); using the next one")
     text = default_model_text()
     if text is not None:
         try:
@@ -105,25 +125,49 @@ def load_filter(user_path: Path) -> tuple[FilterModel, list[str]]:
     return FilterModel(source="none"), problems
 
 
+def filter_for(data_dir: Path, served: str = "") -> tuple[FilterModel, list[str]]:
+    """The filter a suggestion from `served` is judged by: its model's own, else the filter for
+    every model, else the default."""
+    own = (model_filter_path(data_dir, served),) if served else ()
+    return load_filter(*own, data_dir / FILTER_FILE)
+
+
 class FilterFile:
-    """The filter in use, re-read when `hearth filter train` installs a new one."""
+    """The filters in use, per model, re-read when `hearth filter train` installs new ones."""
 
     RECHECK_S = 30.0
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = path
+    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.data_dir = data_dir
         self._clock = clock
-        self._model: FilterModel | None = None
-        self._mtime: float | None = None
-        self._checked = -math.inf
+        self._loaded: dict[str, _Loaded] = {}
         self.problems: list[str] = []
 
-    def current(self) -> FilterModel:
+    def current(self, served: str = "") -> FilterModel:
         now = self._clock()
-        if self._model is None or now - self._checked >= self.RECHECK_S:
-            self._checked = now
-            mtime = self.path.stat().st_mtime if self.path.is_file() else None
-            if self._model is None or mtime != self._mtime:
-                self._mtime = mtime
-                self._model, self.problems = load_filter(self.path)
-        return self._model
+        entry = self._loaded.get(served)
+        if entry is None or now - entry.checked >= self.RECHECK_S:
+            stamp = self._stamp(served)
+            if entry is None or stamp != entry.stamp:
+                model, self.problems = filter_for(self.data_dir, served)
+                entry = self._loaded[served] = _Loaded(model, stamp, now)
+            entry.checked = now
+        return entry.model
+
+    def _stamp(self, served: str) -> tuple[float | None, ...]:
+        paths = (model_filter_path(self.data_dir, served),) if served else ()
+        return tuple(_mtime(path) for path in (*paths, self.data_dir / FILTER_FILE))
+
+
+@dataclass
+class _Loaded:
+    model: FilterModel
+    stamp: tuple[float | None, ...]
+    checked: float
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hearth_telemetry.filter import served_by
 from hearth_telemetry.store import EventStore
 
 
@@ -88,7 +89,7 @@ def load_suggestions(store: EventStore, since: float = 0.0) -> tuple[dict[str, S
             s.timings = data.get("timings_ms", {})
             s.post = data.get("post", {})
             if data.get("backend"):
-                s.served_by = f"{data['backend']}/{data.get('model') or '?'}"
+                s.served_by = served_by(data["backend"], data.get("model") or "")
         elif kind == "offered":
             s.offered, s.lines, s.chars = True, int(data.get("lines", 0)), int(data.get("chars", 0))
             s.score = data.get("score")

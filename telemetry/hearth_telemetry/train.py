@@ -40,6 +40,7 @@ class Sample:
     chars: float
     """Accepted and retained characters this suggestion is worth (0 for a rejection)."""
     ts: float
+    sid: str = ""
 
 
 def samples(suggestions: dict[str, Suggestion], stage: int) -> list[Sample]:
@@ -54,7 +55,7 @@ def samples(suggestions: dict[str, Suggestion], stage: int) -> list[Sample]:
         if not features:
             continue
         retained = all(s.retained.values()) if s.retained else True
-        out.append(Sample(features, label, float(s.accepted_chars if retained else 0), s.ts))
+        out.append(Sample(features, label, float(s.accepted_chars if retained else 0), s.ts, s.sid))
     return out
 
 
@@ -173,17 +174,36 @@ def choose_threshold(scores: list[float], data: list[Sample], max_char_loss: flo
     return best
 
 
-def evaluate(model: FilterModel, suggestions: dict[str, Suggestion], stage: int) -> float | None:
+def trained_until(model: FilterModel, stage: int) -> float:
+    """The newest suggestion a stage was trained on: its own figure where a stage was kept from an
+    older filter (see `hearth filter train`), else the filter's."""
+    own = model.metrics.get(f"stage{stage}", {}).get("trained_until")
+    return float(own if own is not None else model.metrics.get("trained_until", 0.0))
+
+
+def held_out_ids(suggestions: dict[str, Suggestion]) -> set[str]:
+    """The suggestions either stage holds out when trained on `suggestions`."""
+    ids: set[str] = set()
+    for stage in (1, 2):
+        data = samples(suggestions, stage)
+        ids |= {s.sid for s in data[_fold_start(FOLDS - 1, len(data)) :]}
+    return ids
+
+
+def evaluate(
+    model: FilterModel, suggestions: dict[str, Suggestion], stage: int, unseen: bool = False
+) -> float | None:
     """AUC of an existing filter on the held-out suggestions a new one is measured on.
 
     A filter that was trained on some of those suggestions would be judged on
-    what it has seen: then its own recorded held-out AUC stands in.
+    what it has seen: then its own recorded held-out AUC stands in, unless the
+    caller knows the filter has not seen them (`unseen`).
     """
     from sklearn.metrics import roc_auc_score
 
     data = samples(suggestions, stage)
     held = data[_fold_start(FOLDS - 1, len(data)) :]
-    if held and held[0].ts <= float(model.metrics.get("trained_until", 0.0)):
+    if not unseen and held and held[0].ts <= trained_until(model, stage):
         recorded = model.metrics.get(f"stage{stage}", {}).get("held_out_auc")
         return float(recorded) if recorded is not None else None
     scores = [model.score(stage, s.features) for s in held]

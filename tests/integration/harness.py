@@ -40,6 +40,7 @@ class InProcessServer:
         hold: bool = False,
         settings: Settings | None = None,
         pinned: frozenset[str] = frozenset(),
+        learn: bool = False,
     ) -> None:
         self.backend = ScriptedBackend(list(outputs or []), hold=hold)
         self.chat_backend = ScriptedBackend(list(outputs or []))
@@ -51,7 +52,7 @@ class InProcessServer:
         self.models = ModelManager(data_dir(), factory=factory)
         self.events = RecentSink(size=4096)
         folder = data_dir()
-        stores = Stores.in_folders(folder, folder / "cache", learn=False)
+        stores = Stores.in_folders(folder, folder / "cache", learn=learn)
         self.server = create_server(
             settings or Settings(), backend=self.models, sink=self.events, stores=stores, pinned=pinned
         )

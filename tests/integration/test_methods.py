@@ -142,6 +142,30 @@ def test_settings_given_on_the_command_line_are_not_replaced_by_the_editors(make
 # -- what the editor reports ------------------------------------------------------------------
 
 
+def test_an_automatic_suggestion_is_judged_by_the_filter_of_the_model_answering_it(make_server):
+    from hearth.paths import data_dir
+    from hearth_telemetry.filter import FILTER_FILE, FilterModel, StageModel, model_filter_path
+
+    def always(score_high: bool) -> FilterModel:
+        intercept = 60.0 if score_high else -60.0
+        stage = StageModel(names=[], mean=[], scale=[], coef=[], intercept=intercept, threshold=0.5)
+        return FilterModel(stage1=stage, stage2=stage)
+
+    always(True).save(data_dir() / FILTER_FILE)
+    always(False).save(model_filter_path(data_dir(), "llamacpp/qwen2.5-coder-7b"))
+    server = make_server([BODY, BODY], learn=True)
+    open_app(server)
+    assert inline(server, trigger=2)["result"]["items"][0]["insertText"] == BODY
+    # The engine answers now: its own filter skips the suggestion before any generation.
+    server.backend.served = ("llamacpp", "qwen2.5-coder-7b")
+    assert inline(server, trigger=2)["result"]["items"] == []
+    assert len(server.backend.requests) == 1
+    assert outcomes(server) == ["shown", "skipped_by_filter"]
+    # Any other model is judged by the filter for every model.
+    server.backend.served = ("openai", "other")
+    assert inline(server, trigger=2)["result"]["items"][0]["insertText"] == BODY
+
+
 def test_shown_partial_and_full_accepts_are_recorded(make_server):
     server = make_server([BODY, BODY])
     open_app(server)

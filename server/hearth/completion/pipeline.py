@@ -186,7 +186,8 @@ class CompletionPipeline:
         offset = max(0, min(doc.offset, len(doc.text)))
         cursor = Cursor(doc.text[:offset], doc.text[offset:])
         model = self._backend.status()
-        self._memory.fit((answer_settings(settings), model.engine, model.model_path))
+        served = (model.backend, model.engine, model.model_name, model.model_path)
+        self._memory.fit((answer_settings(settings), *served))
         # Before the debounce: an answer the server has is shown at once.
         found = self._memory.find(doc.uri, cursor.prefix, cursor.suffix) if settings.reuse else None
         reused = await self._reused(found, automatic, timings) if found is not None else None
