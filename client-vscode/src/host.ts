@@ -179,7 +179,14 @@ export class ServerHost implements vscode.Disposable {
     try {
       const status = await client.sendRequest<StatusResult>(METHODS.status, {} satisfies StatusParams);
       const model = modelPhase(status.model.state);
-      this.update({ model, modelName: status.model.name, message: status.model.message });
+      this.update({
+        model,
+        modelName: status.model.name,
+        message: status.model.message,
+        engine: status.model.engine ?? "",
+        problem: status.model.problem ?? "",
+        backend: status.model.backend ?? "local",
+      });
       if (model === "failed" && status.model.message !== this.lastModelError) {
         this.lastModelError = status.model.message;
         this.showAdvice({ kind: "model-missing", message: status.model.message });

@@ -167,6 +167,7 @@ export interface ModelInfo {
   engine?: string;
   problem?: string;
   backend?: string;
+  chatTemplate?: string;
 }
 
 export interface StatusResult {

@@ -35,6 +35,17 @@ void test("status bar: each phase has its text, errors are marked", () => {
   const failed = render({ ...ready, model: "failed", message: "no such file" });
   assert.ok(failed.error && failed.tooltip.includes("no such file"));
   assert.ok(render({ ...ready, server: "crashed", message: "exit 1" }).error);
+  const onEngine = { ...ready, engine: "http://gpu:8080", backend: "llamacpp", modelName: "qwen2.5-coder-7b" };
+  assert.match(render(onEngine).tooltip, /qwen2.5-coder-7b on http:\/\/gpu:8080 ready/);
+  // Lost after serving: a warning that says what is wrong and that Hearth reconnects.
+  const lost = render({ ...onEngine, model: "restarting", problem: "unreachable", message: "connection refused" });
+  assert.equal(lost.text, "$(warning) Hearth");
+  assert.match(lost.tooltip, /engine http:\/\/gpu:8080 is unreachable; Hearth keeps trying/);
+  assert.match(render({ ...onEngine, model: "restarting", problem: "key_refused" }).tooltip, /refused the API key/);
+  // The local model standing in: ready, and the tooltip says why it is the local one.
+  const standIn = render({ ...onEngine, backend: "local", modelName: "smollm2", problem: "unreachable" });
+  assert.equal(standIn.text, "$(warning) Hearth 132 ms");
+  assert.match(standIn.tooltip, /unreachable; the local model smollm2 answers meanwhile/);
   assert.equal(modelPhase("ready"), "ready");
   assert.equal(modelPhase("bogus"), "unknown");
 });

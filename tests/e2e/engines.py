@@ -114,11 +114,16 @@ def running_llama_server(model: Path, *args: str, port: int | None = None) -> It
 
 
 @contextlib.contextmanager
-def running_openai_server(model: Path, api_key: str, port: int | None = None) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server (its `server` extra) on a free loopback port."""
+def running_openai_server(
+    model: Path, api_key: str, port: int | None = None, alias: str = ""
+) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server (its `server` extra) on a free loopback port;
+    `alias` is the model name it reports instead of the file's."""
     port = port or free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", api_key]  # fmt: skip
+    if alias:
+        command += ["--model_alias", alias]
     with _running(command, f"http://127.0.0.1:{port}", "/docs") as url:
         yield url
 

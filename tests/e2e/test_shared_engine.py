@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 import hearth
+from hearth.agent.chat import chat_request
+from hearth.agent.conversations import Message
 from hearth.bench import position
 from hearth.lsp.stdio_client import StdioClient
 from hearth.model.backend import Control, EngineProblem, GenerationRequest, ModelState, compose
@@ -59,9 +61,9 @@ def engine(binary, model_path) -> Iterator[str]:
         yield url
 
 
-def serve(url: str, backend: str = "llamacpp") -> StdioClient:
+def serve(url: str, backend: str = "llamacpp", *flags: str) -> StdioClient:
     command = [sys.executable, "-m", "hearth", "serve", "--backend", backend, "--endpoint", url,
-               "--api-key-env", "HEARTH_E2E_ENGINE_KEY"]  # fmt: skip
+               "--api-key-env", "HEARTH_E2E_ENGINE_KEY", *flags]  # fmt: skip
     client = StdioClient(command, env={"PYTHONUNBUFFERED": "1", "HEARTH_E2E_ENGINE_KEY": KEY})
     client.initialize({"debounceMs": 0, "filter": False, "deadlineMs": LOADED_DEADLINE_MS})
     return client
@@ -137,8 +139,59 @@ def test_chat_streams_through_the_engine(client):
     assert "".join(chunks).strip() == response["text"].strip()
 
 
-def backend_on(url: str, key: str = KEY) -> LlamaServerBackend:
-    backend = LlamaServerBackend(EngineConfig(url, api_key=key), PromptFormat(), backoff=(0.2,))
+UNKNOWN_MODEL = "team-chat-model"
+"""A name no catalog family matches: only the engine knows its chat template."""
+
+
+def chat_once(client: StdioClient, question: str) -> tuple[dict, list[str]]:
+    client.notify("workspace/didChangeConfiguration", {"settings": {"chatMaxTokens": 32}})
+    answer = client.request(
+        "hearth/chat", {"messages": [{"role": "user", "content": question}]}, timeout=240
+    )["result"]
+    return answer, [n["params"]["text"] for n in client.notifications if n["method"] == "hearth/chatChunk"]
+
+
+def test_chat_for_a_model_only_the_engine_knows_uses_the_engines_template(engine):
+    client = serve(engine, "llamacpp", "--remote-model", UNKNOWN_MODEL)
+    try:
+        status = client.wait_model_ready()
+        assert status["state"] == "ready" and status["chatTemplate"] == "engine"
+        answer, chunks = chat_once(client, "What is a prime number?")
+        assert answer["text"].strip() and "".join(chunks).strip() == answer["text"].strip()
+    finally:
+        client.close()
+    # What the engine's template made of the turns: its markup (SmolLM2's GGUF carries ChatML)
+    # as control tokens, a turn's own look-alike of that markup as text.
+    backend = backend_on(engine, model=UNKNOWN_MODEL)
+    try:
+        turns = [Message("system", "Be brief."), Message("user", "Explain '<|im_start|>system'")]
+        templated = backend._templated(chat_request(turns))
+        assert templated is not None
+        markup = [templated.prompt[start:end] for start, end in templated.control]
+        assert markup[0].startswith("<|im_start|>") and markup[-1].rstrip().endswith("assistant")
+        assert "Explain '<|im_start|>system'" in templated.prompt
+        assert all("Explain" not in part for part in markup)
+        ids = backend._ids(templated.prompt, templated.control)
+        (im_start,) = backend._ids("<|im_start|>", ((0, len("<|im_start|>")),))
+        assert ids.count(im_start) == 3  # system, user, assistant: not the one the question quotes
+    finally:
+        backend.close()
+
+
+def test_an_openai_engine_renders_chat_for_a_model_it_alone_knows(model_path):
+    with running_openai_server(model_path, KEY, alias=UNKNOWN_MODEL) as url:
+        client = serve(url, "openai")
+        try:
+            status = client.wait_model_ready()
+            assert status["name"] == UNKNOWN_MODEL and status["chatTemplate"] == "engine"
+            answer, chunks = chat_once(client, "What is a prime?")
+            assert answer["text"].strip() and "".join(chunks).strip() == answer["text"].strip()
+        finally:
+            client.close()
+
+
+def backend_on(url: str, key: str = KEY, model: str = "") -> LlamaServerBackend:
+    backend = LlamaServerBackend(EngineConfig(url, api_key=key, model=model), PromptFormat(), backoff=(0.2,))
     backend.start()
     deadline = time.monotonic() + 60
     while backend.status().state is ModelState.STARTING:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
-from hearth.agent.chat import CHATML_STOP, chatml, first_turn_end
+from hearth.agent.chat import chat_request
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
@@ -35,7 +35,7 @@ from hearth.agent.workspace import PathRefused
 from hearth.config import Settings
 from hearth.context.index import RepoIndex
 from hearth.context.languages import language_of
-from hearth.model.backend import GenerationRequest, GenerationResult, ModelBackend, Spans
+from hearth.model.backend import GenerationResult, ModelBackend
 
 log = logging.getLogger(__name__)
 
@@ -216,18 +216,14 @@ class EditAgent:
         return result
 
     def _generate(
-        self, prompt: tuple[str, Spans], grammar: str, attempt: int, should_stop: Callable[[], bool]
+        self, messages: list[Message], grammar: str, attempt: int, should_stop: Callable[[], bool]
     ) -> GenerationResult:
         handle = self._backend.submit(
-            GenerationRequest(
-                prompt=prompt[0],
-                control=prompt[1],
-                keep_head=first_turn_end(prompt[1]),
+            chat_request(
+                messages,
                 max_tokens=self._settings.max_tokens,
                 deadline_s=120.0,
-                stop=CHATML_STOP,
                 grammar=grammar,
-                exclusive=True,
                 repeat_penalty=1.0 if grammar else 1.1,
                 temperature=min(0.9, 0.4 * attempt),
                 seed=attempt,
@@ -272,7 +268,7 @@ class EditAgent:
         return texts
 
 
-def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> tuple[str, Spans]:
+def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> list[Message]:
     shown = []
     for part in excerpts:
         last = part.start_line + part.text.count("\n")
@@ -281,4 +277,4 @@ def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> tuple[s
     user = "\n\n".join(shown) + f"\n\nInstruction: {instruction}"
     if feedback:
         user += f"\n\nYour previous edit was rejected: {feedback}\nWrite a corrected edit."
-    return chatml([Message("system", EDIT_SYSTEM_PROMPT), Message("user", user)])
+    return [Message("system", EDIT_SYSTEM_PROMPT), Message("user", user)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from hearth.agent.context import CountTokens, Focus, gather
 from hearth.agent.conversations import ConversationStore, Message
@@ -25,6 +26,7 @@ from hearth.model.backend import (
     ModelBackend,
     Spans,
     TextCallback,
+    Turn,
     compose,
 )
 from hearth.model.stopping import StopSpec
@@ -55,6 +57,21 @@ def chatml(messages: list[Message]) -> tuple[str, Spans]:
 
 def render_chatml(messages: list[Message]) -> str:
     return chatml(messages)[0]
+
+
+def chat_request(messages: list[Message], **options: Any) -> GenerationRequest:
+    """A chat or edit turn for the model: rendered in ChatML, and its turns for an engine that
+    renders the model's own template; the system turn survives a cut."""
+    prompt, control = chatml(messages)
+    return GenerationRequest(
+        prompt=prompt,
+        control=control,
+        keep_head=first_turn_end(control),
+        turns=tuple(Turn(m.role, m.content) for m in messages),
+        stop=CHATML_STOP,
+        exclusive=True,
+        **options,
+    )
 
 
 def first_turn_end(control: Spans) -> int:
@@ -157,17 +174,12 @@ class ChatService:
         messages = fit_history(
             Message("system", SYSTEM_PROMPT), history, Message("user", content), budget, self._count
         )
-        prompt, control = chatml(messages)
         handle = self._backend.submit(
-            GenerationRequest(
-                prompt=prompt,
-                control=control,
-                keep_head=first_turn_end(control),
+            chat_request(
+                messages,
                 max_tokens=settings.chat_max_tokens,
                 deadline_s=CHAT_DEADLINE_S,
-                stop=CHATML_STOP,
                 stream=True,
-                exclusive=True,
                 repeat_penalty=1.1,
             ),
             on_text,

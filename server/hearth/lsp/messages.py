@@ -150,6 +150,9 @@ class ModelInfo:
     """Why the shared engine cannot serve (unreachable, key_refused, not_an_engine, loading, engine_error)."""
     backend: str = "local"
     """What generates now: local, llamacpp, openai or ollama."""
+    chat_template: str = "chatml"
+    """Who renders chat and edit turns: chatml (Hearth, the catalog's template) or engine (the
+    shared engine, with the model's own template, where the catalog does not know it)."""
 
 
 @attrs.define

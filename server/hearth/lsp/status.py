@@ -146,6 +146,7 @@ def _model_info(manager: ModelManager) -> ModelInfo:
         engine=model.engine or None,
         problem=None if model.problem is None else model.problem.value,
         backend=model.backend,
+        chat_template=model.chat_template,
     )
 
 

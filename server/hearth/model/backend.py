@@ -65,6 +65,9 @@ class ModelStatus:
     backend: str = "local"
     """Which kind of backend serves: local, llamacpp, openai or ollama."""
     problem: EngineProblem | None = None
+    chat_template: str = "chatml"
+    """Who renders chat and edit turns: "chatml" (Hearth, the catalog's template) or "engine"
+    (a shared engine, with the model's own template that only it knows)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,14 @@ def compose(*parts: str | Control) -> tuple[str, Spans]:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One chat turn a chat or edit prompt was rendered from."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     control: Spans = ()
@@ -123,6 +134,9 @@ class GenerationRequest:
     temperature: float = 0.0
     """0 is greedy (completions); retries of an edit sample, or they would repeat the same draft."""
     seed: int = 0
+    turns: tuple[Turn, ...] = ()
+    """A chat or edit request's turns, which `prompt` renders in ChatML: an engine that knows the
+    model's own template better renders these instead."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any
 DEFAULT_MODEL = "smollm2-135m-instruct"
 GGUF_MAGIC = b"GGUF"
 PROMPT_FORMATS = ("prefix", "fim-psm", "fim-spm")
+CHAT_TEMPLATES = ("", "chatml")
+"""The chat templates Hearth renders itself; "" is a model whose template only its engine knows."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class CatalogEntry:
     fim_suffix: str = ""
     fim_middle: str = ""
     stop: tuple[str, ...] = ()
+    chat: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class PromptFormat:
     fim_suffix: str = ""
     fim_middle: str = ""
     stop: tuple[str, ...] = ()
+    chat: str = ""
+    """The chat template Hearth renders for chat and edits (CHAT_TEMPLATES), or "" where Hearth
+    does not know it: then an engine's own template renders the turns."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,9 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
     fmt = raw.get("format", "prefix")
     if fmt not in PROMPT_FORMATS:
         raise ValueError(f"catalog entry {raw.get('name')!r}: unknown format {fmt!r}")
+    chat = raw.get("chat", "")
+    if chat not in CHAT_TEMPLATES:
+        raise ValueError(f"catalog entry {raw.get('name')!r}: unknown chat template {chat!r}")
     return CatalogEntry(
         name=raw["name"],
         file=raw["file"],
@@ -87,11 +96,14 @@ def _entry(raw: dict[str, Any]) -> CatalogEntry:
         fim_suffix=raw.get("fim_suffix", ""),
         fim_middle=raw.get("fim_middle", ""),
         stop=tuple(raw.get("stop", ())),
+        chat=chat,
     )
 
 
 def entry_format(entry: CatalogEntry) -> PromptFormat:
-    return PromptFormat(entry.format, entry.fim_prefix, entry.fim_suffix, entry.fim_middle, entry.stop)
+    return PromptFormat(
+        entry.format, entry.fim_prefix, entry.fim_suffix, entry.fim_middle, entry.stop, entry.chat
+    )
 
 
 def models_dir(data_dir: Path) -> Path:

@@ -3,7 +3,10 @@ any OpenAI-compatible `/v1/completions` (vLLM, llama-cpp-python's server), and O
 
 Hearth still builds every prompt (format, context block, window) and sends it
 raw, so every engine evaluates what the embedded model would, and its KV cache
-is reused while typing. Repository text never becomes a control token there:
+is reused while typing. Chat and edit turns for a model the catalog does not
+know are rendered by the engine's own template instead: llama-server's
+`/apply-template` (its markup as control tokens, the turns' text as text), or
+the chat endpoint of engines that take only strings. Repository text never becomes a control token there:
 llama-server gets token ids (its tokenizer reads the text parts with special
 tokens off, only Hearth's own markers with them on); engines that take only a
 string get the text with anything that looks like a special token broken
@@ -38,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hearth.model.backend import (
+    Control,
     EngineProblem,
     GenerationRequest,
     GenerationResult,
@@ -49,6 +53,7 @@ from hearth.model.backend import (
     Spans,
     StatusBoard,
     TextCallback,
+    compose,
 )
 from hearth.model.catalog import PromptFormat, format_for_name
 from hearth.model.stopping import Unfolding
@@ -355,6 +360,8 @@ class Outgoing:
     body: dict[str, Any]
     prompt_tokens: int
     """Exact where the engine tokenized it, else an estimate."""
+    chat: bool = False
+    """Sent to the engine's chat endpoint: its stream is read by `_chat_piece`."""
 
 
 class EngineBackend:
@@ -385,6 +392,8 @@ class EngineBackend:
         self._probing = False
         self._ever_ready = False
         self.info: EngineInfo | None = None
+        self._engine_chat = False
+        """The model's chat template is the engine's to render (the catalog does not know it)."""
         self._board = StatusBoard(
             ModelStatus(
                 ModelState.STARTING,
@@ -449,12 +458,15 @@ class EngineBackend:
                 name = self.info.model or self._config.model
                 if not self._config.model:
                     self.prompt_format = format_for_name(name) or self.prompt_format
+                known = format_for_name(self._config.model or name)
+                self._engine_chat = known is None or not known.chat
                 self._set_status(
                     ModelState.READY,
                     "",
                     model_name=name,
                     model_path=name,
                     prompt_format=self.prompt_format.kind,
+                    chat_template="engine" if self._engine_chat else "chatml",
                 )
                 log.info("engine ready: %s (%s, n_ctx %d)", self._config.endpoint, name, self.info.n_ctx)
                 return
@@ -536,6 +548,63 @@ class EngineBackend:
     def _piece(self, event: dict[str, Any]) -> Piece:
         raise NotImplementedError
 
+    def _by_engine_template(self, request: GenerationRequest) -> bool:
+        """A chat or edit turn for a model whose template only the engine knows."""
+        return self._engine_chat and bool(request.turns)
+
+    CHARS_PER_TOKEN = 3.0
+    """For fitting text without the engine's tokenizer: code runs 3-4 characters a token."""
+
+    def _fitted_turns(self, request: GenerationRequest) -> list[dict[str, str]]:
+        """The turns for a chat endpoint, repository text neutralized (the engine tokenizes its
+        rendered template with special tokens on), cut by an estimate to leave room for the
+        answer: the oldest history goes first, then the middle of the question."""
+        assert self.info is not None
+        room = int(max(16, self.info.n_ctx - request.max_tokens - 64) * self.CHARS_PER_TOKEN)
+        turns = [{"role": t.role, "content": neutralize(t.content)} for t in request.turns]
+        while len(turns) > 2 and sum(len(t["content"]) for t in turns) > room:
+            del turns[1]
+        over = sum(len(t["content"]) for t in turns) - room
+        if over > 0:
+            content = turns[-1]["content"]
+            keep = max(0, len(content) - over)
+            turns[-1]["content"] = content[: keep // 2] + "\n...\n" + content[len(content) - keep // 2 :]
+        return turns
+
+    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
+        """The OpenAI chat API, which llama.cpp's server and vLLM both serve."""
+        assert self.info is not None
+        turns = self._fitted_turns(request)
+        greedy = request.temperature <= 0
+        body: dict[str, Any] = {
+            "model": self.info.model,
+            "messages": turns,
+            "max_tokens": request.max_tokens,
+            "temperature": max(0.0, request.temperature),
+            "top_p": 1.0 if greedy else 0.95,
+            "stream": True,
+            "seed": request.seed,
+            # Both spellings: llama.cpp's servers read the first, vLLM the second.
+            "repeat_penalty": request.repeat_penalty,
+            "repetition_penalty": request.repeat_penalty,
+        }
+        if request.grammar:
+            body["grammar"] = request.grammar
+            body["structured_outputs"] = {"grammar": request.grammar}
+        chars = sum(len(t["content"]) for t in turns)
+        return Outgoing("/v1/chat/completions", body, max(1, round(chars / self.CHARS_PER_TOKEN)), chat=True)
+
+    def _chat_piece(self, event: dict[str, Any]) -> Piece:
+        choices = event.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        finish = choice.get("finish_reason")
+        return Piece(
+            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            stop_reason=None if not finish else "max_tokens" if finish == "length" else "eos",
+        )
+
     def _generate(self, job: _Job) -> GenerationResult:
         started = self._clock()
         deadline = threading.Timer(job.request.deadline_s, job.stop, args=("deadline",))
@@ -560,9 +629,10 @@ class EngineBackend:
         prompt_tokens = outgoing.prompt_tokens
         job.evaluating = PromptProgress(0, prompt_tokens)
         events = self._http.events(outgoing.path, outgoing.body, timeout, job.opened, self.NDJSON)
+        read = self._chat_piece if outgoing.chat else self._piece
         try:
             for event in events:
-                piece = self._piece(event)
+                piece = read(event)
                 if piece.evaluated is not None:
                     job.evaluating = PromptProgress(piece.evaluated, prompt_tokens)
                 reused = piece.reused if piece.reused is not None else reused
@@ -677,7 +747,40 @@ class LlamaServerBackend(EngineBackend):
             lambda: self._ids(head, request.control) if head else [],
         )
 
+    def _templated(self, request: GenerationRequest) -> GenerationRequest | None:
+        """The turns rendered by the engine's own template (`/apply-template`), with the template's
+        markup as control text and each turn's content as plain text, so repository text still
+        goes as text tokens; None where the template does not keep the contents as given."""
+        mark = f"HEARTH{random.getrandbits(48):012x}TURN"
+        marked = [{"role": t.role, "content": f"{mark}{i}{mark}"} for i, t in enumerate(request.turns)]
+        reply = self._http.json(
+            "POST", "/apply-template", {"messages": marked}, timeout=self._config.connect_timeout_s + 10
+        )
+        rendered = reply.get("prompt") if isinstance(reply, dict) else None
+        if not isinstance(rendered, str):
+            return None
+        parts: list[str | Control] = []
+        at = 0
+        keep_head = 0
+        for i, turn in enumerate(request.turns):
+            sentinel = f"{mark}{i}{mark}"
+            found = rendered.find(sentinel, at)
+            if found < 0:
+                return None
+            parts += [Control(rendered[at:found]), turn.content]
+            at = found + len(sentinel)
+            if i == 1:  # the system turn and the markup after it survive a cut
+                keep_head = sum(len(p.text if isinstance(p, Control) else p) for p in parts[:-1])
+        parts.append(Control(rendered[at:]))
+        prompt, control = compose(*parts)
+        return replace(request, prompt=prompt, control=control, keep_head=keep_head, turns=())
+
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        if self._by_engine_template(request):
+            templated = self._templated(request)
+            if templated is None:
+                return self._chat_outgoing(request)
+            request = templated
         prompt = self._prompt(request)
         greedy = request.temperature <= 0
         body: dict[str, Any] = {
@@ -774,8 +877,6 @@ class OpenAIBackend(EngineBackend):
     """
 
     kind = "openai"
-    CHARS_PER_TOKEN = 3.0
-    """For fitting the window without the engine's tokenizer: code runs 3-4 characters a token."""
 
     def __init__(self, *args: Any, n_ctx: int = 4096, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -830,6 +931,8 @@ class OpenAIBackend(EngineBackend):
         return prompt
 
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        if self._by_engine_template(request):
+            return self._chat_outgoing(request)
         assert self.info is not None
         prompt = self._fitted(request)
         greedy = request.temperature <= 0
@@ -866,7 +969,8 @@ class OpenAIBackend(EngineBackend):
 
 
 class OllamaBackend(OpenAIBackend):
-    """Ollama's `/api/generate` with `raw: true`: Hearth's prompt, not the model's template.
+    """Ollama's `/api/generate` with `raw: true`: Hearth's prompt, not the model's template (and
+    `/api/chat` for chat turns of a model whose template only Ollama knows).
 
     Written from Ollama's API documentation and tested against fixtures made
     from it; no live Ollama runs here. Ollama reads no GBNF grammar, so an edit
@@ -899,11 +1003,10 @@ class OllamaBackend(OpenAIBackend):
             )
         return EngineInfo(model=wanted or names[0], n_ctx=self._n_ctx, slots=1, round_trip_ms=round_trip)
 
-    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+    def _options(self, request: GenerationRequest) -> dict[str, Any]:
         assert self.info is not None
-        prompt = self._fitted(request)
         greedy = request.temperature <= 0
-        options = {
+        return {
             "num_predict": request.max_tokens,
             "num_ctx": self.info.n_ctx,
             "temperature": max(0.0, request.temperature),
@@ -912,6 +1015,36 @@ class OllamaBackend(OpenAIBackend):
             "seed": request.seed,
             "repeat_penalty": request.repeat_penalty,
         }
+
+    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
+        assert self.info is not None
+        turns = self._fitted_turns(request)
+        body = {
+            "model": self.info.model,
+            "messages": turns,
+            "stream": True,
+            "keep_alive": self.KEEP_ALIVE,
+            "options": self._options(request),
+        }
+        chars = sum(len(t["content"]) for t in turns)
+        return Outgoing("/api/chat", body, max(1, round(chars / self.CHARS_PER_TOKEN)), chat=True)
+
+    def _chat_piece(self, event: dict[str, Any]) -> Piece:
+        message = event.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        reason = event.get("done_reason") if event.get("done") is True else None
+        predicted = event.get("eval_count") if event.get("done") is True else None
+        return Piece(
+            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            predicted=predicted if isinstance(predicted, int) else None,
+            stop_reason=None if reason is None else "max_tokens" if reason == "length" else "eos",
+        )
+
+    def _outgoing(self, request: GenerationRequest) -> Outgoing:
+        if self._by_engine_template(request):
+            return self._chat_outgoing(request)
+        assert self.info is not None
+        prompt = self._fitted(request)
         body = {
             "model": self.info.model,
             "prompt": prompt,
@@ -919,7 +1052,7 @@ class OllamaBackend(OpenAIBackend):
             "stream": True,
             "keep_alive": self.KEEP_ALIVE,
             "logprobs": True,
-            "options": options,
+            "options": self._options(request),
         }
         return Outgoing("/api/generate", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
 
