@@ -571,17 +571,14 @@ class EngineBackend:
             turns[-1]["content"] = content[: keep // 2] + "\n...\n" + content[len(content) - keep // 2 :]
         return turns
 
-    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
-        """The OpenAI chat API, which llama.cpp's server and vLLM both serve."""
+    def _openai_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """Sampling in the OpenAI APIs' terms, for a completion or a chat turn."""
         assert self.info is not None
-        turns = self._fitted_turns(request)
-        greedy = request.temperature <= 0
         body: dict[str, Any] = {
             "model": self.info.model,
-            "messages": turns,
             "max_tokens": request.max_tokens,
             "temperature": max(0.0, request.temperature),
-            "top_p": 1.0 if greedy else 0.95,
+            "top_p": 1.0 if request.temperature <= 0 else 0.95,
             "stream": True,
             "seed": request.seed,
             # Both spellings: llama.cpp's servers read the first, vLLM the second.
@@ -591,19 +588,20 @@ class EngineBackend:
         if request.grammar:
             body["grammar"] = request.grammar
             body["structured_outputs"] = {"grammar": request.grammar}
+        return body
+
+    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
+        """The OpenAI chat API, which llama.cpp's server and vLLM both serve."""
+        turns = self._fitted_turns(request)
+        body = {**self._openai_body(request), "messages": turns}
         chars = sum(len(t["content"]) for t in turns)
         return Outgoing("/v1/chat/completions", body, max(1, round(chars / self.CHARS_PER_TOKEN)), chat=True)
 
     def _chat_piece(self, event: dict[str, Any]) -> Piece:
-        choices = event.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        choice = _first_choice(event)
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, dict) else None
-        finish = choice.get("finish_reason")
-        return Piece(
-            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
-            stop_reason=None if not finish else "max_tokens" if finish == "length" else "eos",
-        )
+        return Piece(text=_plain(text), stop_reason=_finish(choice.get("finish_reason")))
 
     def _generate(self, job: _Job) -> GenerationResult:
         started = self._clock()
@@ -933,39 +931,34 @@ class OpenAIBackend(EngineBackend):
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
         if self._by_engine_template(request):
             return self._chat_outgoing(request)
-        assert self.info is not None
         prompt = self._fitted(request)
-        greedy = request.temperature <= 0
-        body: dict[str, Any] = {
-            "model": self.info.model,
-            "prompt": prompt,
-            "max_tokens": request.max_tokens,
-            "temperature": max(0.0, request.temperature),
-            "top_p": 1.0 if greedy else 0.95,
-            "stream": True,
-            "logprobs": 1,
-            "seed": request.seed,
-            # Both spellings: llama-cpp-python's server reads the first, vLLM the second.
-            "repeat_penalty": request.repeat_penalty,
-            "repetition_penalty": request.repeat_penalty,
-        }
-        if request.grammar:
-            body["grammar"] = request.grammar
-            body["structured_outputs"] = {"grammar": request.grammar}
+        body = {**self._openai_body(request), "prompt": prompt, "logprobs": 1}
         return Outgoing("/v1/completions", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
 
     def _piece(self, event: dict[str, Any]) -> Piece:
-        choices = event.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        text = choice.get("text")
+        choice = _first_choice(event)
         logprobs = choice.get("logprobs")
         values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
-        finish = choice.get("finish_reason")
         return Piece(
-            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            text=_plain(choice.get("text")),
             logprobs=tuple(float(v) for v in values or () if isinstance(v, int | float)),
-            stop_reason=None if not finish else "max_tokens" if finish == "length" else "eos",
+            stop_reason=_finish(choice.get("finish_reason")),
         )
+
+
+def _first_choice(event: dict[str, Any]) -> dict[str, Any]:
+    choices = event.get("choices")
+    return choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+
+
+def _plain(text: Any) -> str:
+    """Streamed text without the zero-width spaces `neutralize` put in (a model may copy them)."""
+    return text.replace(ZERO_WIDTH, "") if isinstance(text, str) else ""
+
+
+def _finish(reason: Any) -> str | None:
+    """An OpenAI or Ollama finish reason as Hearth's stop reason; None while the stream goes on."""
+    return None if not reason else "max_tokens" if reason == "length" else "eos"
 
 
 class OllamaBackend(OpenAIBackend):
@@ -1035,9 +1028,9 @@ class OllamaBackend(OpenAIBackend):
         reason = event.get("done_reason") if event.get("done") is True else None
         predicted = event.get("eval_count") if event.get("done") is True else None
         return Piece(
-            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            text=_plain(text),
             predicted=predicted if isinstance(predicted, int) else None,
-            stop_reason=None if reason is None else "max_tokens" if reason == "length" else "eos",
+            stop_reason=_finish(reason),
         )
 
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
@@ -1067,8 +1060,8 @@ class OllamaBackend(OpenAIBackend):
         reason = event.get("done_reason") if event.get("done") is True else None
         predicted = event.get("eval_count") if event.get("done") is True else None
         return Piece(
-            text=text.replace(ZERO_WIDTH, "") if isinstance(text, str) else "",
+            text=_plain(text),
             logprobs=tuple(float(v) for v in values if isinstance(v, int | float)),
             predicted=predicted if isinstance(predicted, int) else None,
-            stop_reason=None if reason is None else "max_tokens" if reason == "length" else "eos",
+            stop_reason=_finish(reason),
         )
