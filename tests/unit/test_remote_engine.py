@@ -524,8 +524,12 @@ def test_llama_server_with_a_catalog_model_gets_hearths_chatml(engine):
     backend.close()
 
 
-def test_a_template_that_rewrites_the_turns_goes_to_the_chat_endpoint_neutralized(engine):
-    engine.template_keeps_content = False
+@pytest.mark.parametrize("why", ["rewrites the turns", "has no /apply-template"])
+def test_a_template_hearth_cannot_split_goes_to_the_chat_endpoint_neutralized(engine, why):
+    if why == "rewrites the turns":
+        engine.template_keeps_content = False
+    else:
+        engine.status["/apply-template"] = 404
     backend = backend_for(engine.url)
     settle(backend)
     result = chat(backend)

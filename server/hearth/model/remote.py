@@ -6,8 +6,8 @@ raw, so every engine evaluates what the embedded model would, and its KV cache
 is reused while typing. Chat and edit turns for a model the catalog does not
 know are rendered by the engine's own template instead: llama-server's
 `/apply-template` (its markup as control tokens, the turns' text as text), or
-the chat endpoint of engines that take only strings. Repository text never becomes a control token there:
-llama-server gets token ids (its tokenizer reads the text parts with special
+the chat endpoint of engines that take only strings. Repository text never
+becomes a control token there: llama-server gets token ids (its tokenizer reads the text parts with special
 tokens off, only Hearth's own markers with them on); engines that take only a
 string get the text with anything that looks like a special token broken
 (`neutralize`).
@@ -751,9 +751,14 @@ class LlamaServerBackend(EngineBackend):
         goes as text tokens; None where the template does not keep the contents as given."""
         mark = f"HEARTH{random.getrandbits(48):012x}TURN"
         marked = [{"role": t.role, "content": f"{mark}{i}{mark}"} for i, t in enumerate(request.turns)]
-        reply = self._http.json(
-            "POST", "/apply-template", {"messages": marked}, timeout=self._config.connect_timeout_s + 10
-        )
+        try:
+            reply = self._http.json(
+                "POST", "/apply-template", {"messages": marked}, timeout=self._config.connect_timeout_s + 10
+            )
+        except EngineError as exc:
+            if exc.problem in (EngineProblem.UNREACHABLE, EngineProblem.KEY_REFUSED):
+                raise
+            return None  # an older server without the endpoint, or a template it cannot apply
         rendered = reply.get("prompt") if isinstance(reply, dict) else None
         if not isinstance(rendered, str):
             return None
