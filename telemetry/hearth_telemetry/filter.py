@@ -125,11 +125,16 @@ def load_filter(*paths: Path) -> tuple[FilterModel, list[str]]:
     return FilterModel(source="none"), problems
 
 
+def _candidates(data_dir: Path, served: str) -> tuple[Path, ...]:
+    """The filter files a suggestion from `served` may be judged by, first choice first."""
+    own = (model_filter_path(data_dir, served),) if served else ()
+    return (*own, data_dir / FILTER_FILE)
+
+
 def filter_for(data_dir: Path, served: str = "") -> tuple[FilterModel, list[str]]:
     """The filter a suggestion from `served` is judged by: its model's own, else the filter for
     every model, else the default."""
-    own = (model_filter_path(data_dir, served),) if served else ()
-    return load_filter(*own, data_dir / FILTER_FILE)
+    return load_filter(*_candidates(data_dir, served))
 
 
 class FilterFile:
@@ -155,8 +160,7 @@ class FilterFile:
         return entry.model
 
     def _stamp(self, served: str) -> tuple[float | None, ...]:
-        paths = (model_filter_path(self.data_dir, served),) if served else ()
-        return tuple(_mtime(path) for path in (*paths, self.data_dir / FILTER_FILE))
+        return tuple(_mtime(path) for path in _candidates(self.data_dir, served))
 
 
 @dataclass

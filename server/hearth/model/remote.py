@@ -1030,13 +1030,7 @@ class OllamaBackend(OpenAIBackend):
     def _chat_piece(self, event: dict[str, Any]) -> Piece:
         message = event.get("message")
         text = message.get("content") if isinstance(message, dict) else None
-        reason = event.get("done_reason") if event.get("done") is True else None
-        predicted = event.get("eval_count") if event.get("done") is True else None
-        return Piece(
-            text=_plain(text),
-            predicted=predicted if isinstance(predicted, int) else None,
-            stop_reason=_finish(reason),
-        )
+        return replace(_ollama_end(event), text=_plain(text))
 
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
         if self._by_engine_template(request):
@@ -1062,11 +1056,16 @@ class OllamaBackend(OpenAIBackend):
             if isinstance(logprobs, list)
             else []
         )
-        reason = event.get("done_reason") if event.get("done") is True else None
-        predicted = event.get("eval_count") if event.get("done") is True else None
-        return Piece(
-            text=_plain(text),
-            logprobs=tuple(float(v) for v in values if isinstance(v, int | float)),
-            predicted=predicted if isinstance(predicted, int) else None,
-            stop_reason=_finish(reason),
-        )
+        logprobs_read = tuple(float(v) for v in values if isinstance(v, int | float))
+        return replace(_ollama_end(event), text=_plain(text), logprobs=logprobs_read)
+
+
+def _ollama_end(event: dict[str, Any]) -> Piece:
+    """What Ollama's last line of a stream says: why it ended and how many tokens it generated."""
+    if event.get("done") is not True:
+        return Piece()
+    predicted = event.get("eval_count")
+    return Piece(
+        predicted=predicted if isinstance(predicted, int) else None,
+        stop_reason=_finish(event.get("done_reason")) or "eos",
+    )
