@@ -555,6 +555,10 @@ class EngineBackend:
     CHARS_PER_TOKEN = 3.0
     """For fitting text without the engine's tokenizer: code runs 3-4 characters a token."""
 
+    def _estimated_tokens(self, chars: int) -> int:
+        """A prompt's tokens, where the engine does not count them for Hearth."""
+        return max(1, round(chars / self.CHARS_PER_TOKEN))
+
     def _fitted_turns(self, request: GenerationRequest) -> list[dict[str, str]]:
         """The turns for a chat endpoint, repository text neutralized (the engine tokenizes its
         rendered template with special tokens on), cut by an estimate to leave room for the
@@ -595,7 +599,7 @@ class EngineBackend:
         turns = self._fitted_turns(request)
         body = {**self._openai_body(request), "messages": turns}
         chars = sum(len(t["content"]) for t in turns)
-        return Outgoing("/v1/chat/completions", body, max(1, round(chars / self.CHARS_PER_TOKEN)), chat=True)
+        return Outgoing("/v1/chat/completions", body, self._estimated_tokens(chars), chat=True)
 
     def _chat_piece(self, event: dict[str, Any]) -> Piece:
         choice = _first_choice(event)
@@ -938,7 +942,7 @@ class OpenAIBackend(EngineBackend):
             return self._chat_outgoing(request)
         prompt = self._fitted(request)
         body = {**self._openai_body(request), "prompt": prompt, "logprobs": 1}
-        return Outgoing("/v1/completions", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
+        return Outgoing("/v1/completions", body, self._estimated_tokens(len(prompt)))
 
     def _piece(self, event: dict[str, Any]) -> Piece:
         choice = _first_choice(event)
@@ -1014,18 +1018,22 @@ class OllamaBackend(OpenAIBackend):
             "repeat_penalty": request.repeat_penalty,
         }
 
-    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
+    def _body(self, request: GenerationRequest, **fields: Any) -> dict[str, Any]:
+        """What every Ollama request carries, with the prompt or the turns in `fields`."""
         assert self.info is not None
-        turns = self._fitted_turns(request)
-        body = {
+        return {
             "model": self.info.model,
-            "messages": turns,
+            **fields,
             "stream": True,
             "keep_alive": self.KEEP_ALIVE,
             "options": self._options(request),
         }
+
+    def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
+        turns = self._fitted_turns(request)
         chars = sum(len(t["content"]) for t in turns)
-        return Outgoing("/api/chat", body, max(1, round(chars / self.CHARS_PER_TOKEN)), chat=True)
+        body = self._body(request, messages=turns)
+        return Outgoing("/api/chat", body, self._estimated_tokens(chars), chat=True)
 
     def _chat_piece(self, event: dict[str, Any]) -> Piece:
         message = event.get("message")
@@ -1035,18 +1043,9 @@ class OllamaBackend(OpenAIBackend):
     def _outgoing(self, request: GenerationRequest) -> Outgoing:
         if self._by_engine_template(request):
             return self._chat_outgoing(request)
-        assert self.info is not None
         prompt = self._fitted(request)
-        body = {
-            "model": self.info.model,
-            "prompt": prompt,
-            "raw": True,
-            "stream": True,
-            "keep_alive": self.KEEP_ALIVE,
-            "logprobs": True,
-            "options": self._options(request),
-        }
-        return Outgoing("/api/generate", body, max(1, round(len(prompt) / self.CHARS_PER_TOKEN)))
+        body = self._body(request, prompt=prompt, raw=True, logprobs=True)
+        return Outgoing("/api/generate", body, self._estimated_tokens(len(prompt)))
 
     def _piece(self, event: dict[str, Any]) -> Piece:
         text = event.get("response")
