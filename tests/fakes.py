@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 
 from hearth.model.backend import (
     GenerationRequest,
@@ -36,7 +37,10 @@ class ScriptedHandle:
 
 
 class ScriptedBackend:
-    def __init__(self, outputs: list[str], state: ModelState = ModelState.READY, hold: bool = False):
+    def __init__(
+        self, outputs: list[str | GenerationResult], state: ModelState = ModelState.READY, hold: bool = False
+    ):
+        """`outputs`: each request's answer, as text or as a whole result (with alternatives)."""
         self.outputs = list(outputs)
         self.state = state
         self.hold = hold
@@ -54,13 +58,14 @@ class ScriptedBackend:
         self.requests.append(request)
         future: Future[GenerationResult] = Future()
         if not self.hold:
-            text = self.outputs.pop(0) if self.outputs else ""
-            cut = request.stop.cut(text, final=True)
-            text = text if cut is None else text[:cut]
+            output = self.outputs.pop(0) if self.outputs else ""
+            result = output if isinstance(output, GenerationResult) else GenerationResult(output, "eos")
+            cut = request.stop.cut(result.text, final=True)
+            text = result.text if cut is None else result.text[:cut]
             if on_text is not None:
                 for piece in text.splitlines(keepends=True):
                     on_text(piece)
-            future.set_result(GenerationResult(text=text, stop_reason="eos"))
+            future.set_result(replace(result, text=text))
         handle = ScriptedHandle(future, on_text)
         self.handles.append(handle)
         return handle

@@ -57,6 +57,9 @@ class Settings:
     """Most tokens generated for one suggestion."""
     max_lines: int = 8
     """Most lines in one multi-line suggestion."""
+    candidates: int = 3
+    """Suggestions an explicit request offers to cycle through (Alt+] and Alt+[ in VS Code), made
+    from one prompt; automatic requests offer one."""
     multiline: str = "auto"
     """auto: multi-line only where it does not push code around; always; never."""
     threads: int = 0
@@ -117,6 +120,7 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "context_budget": (64, 65536),
     "max_tokens": (1, 1024),
     "max_lines": (1, 200),
+    "candidates": (1, 4),
     "threads": (0, 256),
     "saved_states_mb": (0, 65536),
     "debounce_ms": (0, 5000),

@@ -80,6 +80,8 @@ class CompletionEvent(Event):
     score: float | None = field(metadata=PUBLIC, default=None)
     chars: int = field(metadata=PUBLIC, default=0)
     lines: int = field(metadata=PUBLIC, default=0)
+    candidates: int = field(metadata=PUBLIC, default=0)
+    """Suggestions offered to cycle through (the first is the one `chars`, `post` and the rest describe)."""
     features: Mapping[str, float] = field(metadata=PUBLIC, default_factory=dict)
     post: Mapping[str, float] = field(metadata=PUBLIC, default_factory=dict)
     timings_ms: Mapping[str, float] = field(metadata=PUBLIC, default_factory=dict)
@@ -104,6 +106,8 @@ class Accepted(Event):
     id: str = field(metadata=KEY)
     kind: Acceptance = field(metadata=PUBLIC)
     accepted_chars: int = field(metadata=PUBLIC)
+    candidate: int = field(metadata=PUBLIC, default=0)
+    """Which of the suggestions offered together was taken (0: the first)."""
 
 
 @dataclass(frozen=True)

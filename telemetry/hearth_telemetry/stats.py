@@ -40,6 +40,8 @@ class Suggestion:
     shown: bool = False
     accepted_chars: int = 0
     accept_kind: str = ""
+    accepted_candidate: int = 0
+    """Which of the suggestions offered together was taken (0: the first, the one described)."""
     rejected: str = ""
     retained: dict[float, bool] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -102,6 +104,7 @@ def load_suggestions(store: EventStore, since: float = 0.0) -> tuple[dict[str, S
         elif kind == "accepted":
             s.accepted_chars = max(s.accepted_chars, int(data.get("accepted_chars", 0)))
             s.accept_kind = data.get("kind", "")
+            s.accepted_candidate = int(data.get("candidate", 0))
         elif kind == "rejected":
             s.rejected = data.get("reason", "") or "rejected"
         elif kind == "retained":

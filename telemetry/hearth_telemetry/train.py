@@ -54,6 +54,10 @@ def samples(suggestions: dict[str, Suggestion], stage: int) -> list[Sample]:
         features = dict(s.features) if stage == 1 else dict(s.post)
         if not features:
             continue
+        if stage == 2 and label == 1 and s.accepted_candidate != 0:
+            # The moment deserved a suggestion, but `post` describes the first one offered, and
+            # the user cycled past it to another.
+            label = 0
         retained = all(s.retained.values()) if s.retained else True
         out.append(Sample(features, label, float(s.accepted_chars if retained else 0), s.ts, s.sid))
     return out

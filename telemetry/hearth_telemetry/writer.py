@@ -195,7 +195,7 @@ class TelemetrySink:
             picked = _pick(data, "timings_ms", *figures, "chars", "lines", "post", "backend", "model")
             rows.append({**base, "kind": "generated", "data": _json(picked)})
         kind = "offered" if event.shown else event.outcome.row_kind
-        picked = _pick(data, "outcome", "score", "chars", "lines", "decision", "source", "text")
+        picked = _pick(data, "outcome", "score", "chars", "lines", "candidates", "decision", "source", "text")
         rows.append({**base, "kind": kind, "data": _json(picked)})
         return rows
 

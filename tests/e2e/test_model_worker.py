@@ -157,3 +157,57 @@ def test_lookup_decoding_drafts_from_the_text_and_decodes_as_greedy_does(engine)
     constrained = engine.generate(job(3, True, grammar), Value("i", 0))
     assert constrained.generated_tokens > 0 and re.fullmatch(r"[a-z_ =:(),.\n]*", constrained.text)
     _agree_until_a_near_tie(engine.generate(job(4, False, grammar), Value("i", 0)), constrained)
+
+
+def _request(prompt: str, **fields) -> Generate:
+    request = GenerationRequest(prompt, max_tokens=24, deadline_s=NO_DEADLINE_S, **fields)
+    return Generate(1, time.time(), request)
+
+
+FUNCTION = 'import json\n\ndef load(path):\n    """Read the settings file at path."""\n'
+
+
+def test_candidates_share_one_prompt_the_first_is_the_greedy_answer_and_they_differ(engine):
+    prompt = FUNCTION + "    with open(path) as handle:\n        "
+    plain = engine.generate(_request(prompt), Value("i", 0))
+    branched = engine.generate(_request(prompt, candidates=3), Value("i", 0))
+    # Sequence 0 decodes alone until a fork, then in a batch with the others: up to a near tie,
+    # the first candidate is the answer decoding without candidates gives.
+    _agree_until_a_near_tie(plain, branched)
+    texts = [branched.text, *(alternative.text for alternative in branched.alternatives)]
+    assert 1 <= len(texts) <= 3 and len(set(texts)) == len(texts)
+    for alternative in branched.alternatives:
+        assert alternative.generated_tokens > 0 and alternative.stop_reason in (
+            "eos",
+            "stop",
+            "max_tokens",
+            "repetition",
+        )
+        assert len(alternative.token_logprobs) == alternative.generated_tokens
+    # The prompt was read once, and the cache holds it for the next request (the other sequences
+    # are gone: a request that follows finds the first candidate's cells only).
+    again = engine.generate(_request(prompt, candidates=3), Value("i", 0))
+    assert again.reused_tokens >= again.prompt_tokens - 1 and again.text == branched.text
+
+
+def test_token_healing_writes_the_prompts_last_token_again_and_returns_what_follows_it(engine):
+    prompt = FUNCTION + "    with open(path) as handle:\n        return json.lo"
+    healed = engine.generate(_request(prompt, heal=True), Value("i", 0))
+    assert healed.healed.endswith("lo") and prompt.endswith(healed.healed) and healed.generated_tokens > 0
+    # Cut after "lo", the prompt ends on a token the model rarely sees there ("load" is one
+    # token): unhealed, this model writes "json.loade(handle)". Healed, it may choose "load"
+    # again, and what it returns is what follows the cursor.
+    assert re.match(r"ads?\(", healed.text), healed.text
+
+
+def test_an_explicit_start_at_a_line_start_writes_the_indentation_then_code(engine):
+    # After a docstring and a blank line the small model likes to end the function or dedent;
+    # the lead makes it write the held-back line break and indentation, then a non-blank character.
+    prompt = FUNCTION.rstrip("\n") + "\n"
+    for candidates in (1, 3):
+        result = engine.generate(
+            _request(prompt, lead="\n    ", lead_then_code=True, heal=True, candidates=candidates),
+            Value("i", 0),
+        )
+        for text in [result.text, *(alternative.text for alternative in result.alternatives)]:
+            assert re.match(r"\n    \S", text), text

@@ -182,6 +182,26 @@ def test_shown_partial_and_full_accepts_are_recorded(make_server):
     assert [(e["kind"], e["accepted_chars"]) for e in accepted] == [("partial", 4), ("full", len(BODY))]
 
 
+def test_an_explicit_request_offers_candidates_to_cycle_through_and_the_one_taken_is_recorded(make_server):
+    from hearth.model.backend import GenerationResult
+
+    other = GenerationResult("\n        result = result + value", "eos")
+    server = make_server([GenerationResult(BODY, "eos", alternatives=(other,))])
+    open_app(server)
+    items = inline(server, trigger=1)["result"]["items"]
+    assert [item["insertText"] for item in items] == [BODY, other.text]
+    sid = items[0]["command"]["arguments"][0]
+    assert [item["command"]["arguments"] for item in items] == [[sid, 0], [sid, 1]]
+    assert server.backend.requests[-1].candidates == 3
+    server.client.notify("textDocument/didShowCompletion", {"item": items[1]})  # cycled to the second
+    server.client.request("workspace/executeCommand", items[1]["command"])
+    server.wait_for(lambda: server.events_named("accepted"))
+    (accepted,) = server.events_named("accepted")
+    assert (accepted["id"], accepted["candidate"], accepted["accepted_chars"]) == (sid, 1, len(other.text))
+    (completion,) = server.events_named("completion")
+    assert completion["candidates"] == 2 and completion["trigger"] == "invoked"
+
+
 def test_commands_check_their_arguments(make_server):
     server = make_server()
     bad = server.client.request("workspace/executeCommand", {"command": "hearth.accepted", "arguments": [3]})

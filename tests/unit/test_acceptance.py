@@ -32,7 +32,9 @@ def test_editor_inserting_the_suggestion_then_its_command_counts_once():
     h.tracker.changed(URI, [Edit(10, 10, "return x")])
     assert not h.tracker.accepted("s1")  # the command after the edit is not a second accept
     accepted = h.events("accepted")
-    assert accepted == [{"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 8}]
+    assert accepted == [
+        {"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 8, "candidate": 0}
+    ]
 
 
 def test_completion_item_replacing_the_word_is_an_acceptance():
@@ -70,6 +72,7 @@ def test_partial_accept_and_retention_checks():
         "id": "s1",
         "kind": "partial",
         "accepted_chars": 21,
+        "candidate": 0,
     }
     assert [delay for delay, _ in h.scheduled] == [30.0, 120.0, 600.0]
     h.text = "value = compute(a, b)\n"
@@ -125,7 +128,9 @@ def test_a_suggestion_typed_along_and_offered_again_stays_one_suggestion():
     h.text = "0123456789return x"
     assert h.tracker.accepted("s1")
     # What the editor inserted is what the suggestion saved: the user typed the rest.
-    assert h.events("accepted") == [{"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 5}]
+    assert h.events("accepted") == [
+        {"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 5, "candidate": 0}
+    ]
     assert h.tracker.open_at(URI) is None
     h.scheduled[0][1]()
     assert h.events("retained")[0]["similarity"] == 1.0
@@ -137,3 +142,33 @@ def test_a_partial_accept_after_typing_along_counts_against_the_rest():
     h.tracker.changed(URI, [Edit(10, 10, "ret")])
     h.tracker.partially_accepted("s1", 5)
     assert h.events("accepted")[0]["kind"] == "full" and h.events("accepted")[0]["accepted_chars"] == 5
+
+
+def test_the_candidate_taken_is_the_one_reported_and_typing_along_follows_the_one_typed():
+    h = Harness()
+    h.tracker.offered("s1", URI, "total = w * h", 10, ("return w * h", "area = w * h"))
+    assert h.tracker.accepted("s1", candidate=2)
+    assert h.events("accepted") == [
+        {"event": "accepted", "id": "s1", "kind": "full", "accepted_chars": 12, "candidate": 2}
+    ]
+    h = Harness()
+    h.tracker.offered("s2", URI, "total = w * h", 10, ("return w * h",))
+    h.tracker.changed(URI, [Edit(10, 10, "ret")])  # the second candidate, typed along
+    assert h.tracker.open_at(URI) == ("s2", 13, "urn w * h")
+    assert h.events("rejected") == []
+    assert h.tracker.partially_accepted("s2", 4)  # the editor took "urn " of it
+    assert h.events("accepted")[0]["candidate"] == 1
+    h = Harness()
+    h.tracker.offered("s3", URI, "total = w * h", 10, ("return w * h",))
+    h.tracker.shown("s3", candidate=1)  # cycled to the second; the editor inserts it whole
+    h.tracker.changed(URI, [Edit(10, 10, "return w * h")])
+    assert h.events("accepted")[0]["candidate"] == 1 and len(h.events("shown")) == 1
+    h.tracker.offered("s4", URI, "x", 30, ("y",))
+    assert h.tracker.accepted("s4", candidate=7)  # a candidate the server never offered: the first
+    assert h.events("accepted")[-1] == {
+        "event": "accepted",
+        "id": "s4",
+        "kind": "full",
+        "accepted_chars": 1,
+        "candidate": 0,
+    }

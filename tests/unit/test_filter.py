@@ -297,3 +297,18 @@ def test_a_model_with_too_few_suggestions_is_skipped_and_keeps_the_general_filte
     out = capsys.readouterr().out
     assert "for llamacpp/qwen alone:\n  not trained:" in out
     assert not model_filter_path(tmp_path, "llamacpp/qwen").exists()
+
+
+def test_a_suggestion_taken_by_cycling_to_another_candidate_is_a_rejection_of_the_first_for_stage_two():
+    from hearth_telemetry.stats import Suggestion
+    from hearth_telemetry.train import samples
+
+    def offered(sid: str, candidate: int) -> Suggestion:
+        return Suggestion(sid, 1.0, "python", offered=True, shown=True, accepted_chars=5,
+                          accepted_candidate=candidate, features={"a": 1.0}, post={"b": 1.0})  # fmt: skip
+
+    suggestions = {"s1": offered("s1", 0), "s2": offered("s2", 2)}
+    # The moment deserved a suggestion either way; the first one offered (what `post` describes)
+    # was taken only in s1.
+    assert {s.sid: s.label for s in samples(suggestions, 1)} == {"s1": 1, "s2": 1}
+    assert {s.sid: s.label for s in samples(suggestions, 2)} == {"s1": 1, "s2": 0}

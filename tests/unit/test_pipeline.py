@@ -6,7 +6,7 @@ import contextlib
 from hearth.completion.pipeline import CompletionPipeline, DocumentSnapshot
 from hearth.config import Settings
 from hearth.events import RecentSink
-from hearth.model.backend import ModelState
+from hearth.model.backend import GenerationResult, ModelState
 from hearth.model.catalog import PromptFormat
 from tests.fakes import ScriptedBackend
 
@@ -114,17 +114,62 @@ async def test_member_check_cuts_a_suggestion_at_an_attribute_jedi_says_cannot_e
 FUNCTION_START = 'def area(w, h):\n    """The area of a w by h rectangle."""\n\n    |\n'
 
 
-async def test_an_explicit_request_that_got_nothing_tries_again_constrained_to_the_cursor():
-    # The first answer goes back to column 0 (the model ending the block): useless at this cursor.
-    # The grammar makes the second one write the held-back line break and indentation, then code.
+async def test_an_explicit_request_at_a_line_start_must_write_code_there_and_tries_again_sampled():
+    # The model writes the held-back line break and indentation, then code (the worker masks the
+    # first tokens); an answer that still goes back to column 0 is useless at this cursor, and a
+    # sampled try from the same prompt follows.
     backend = ScriptedBackend(["def other():\n", "\n    return w * h\n"])
     pipeline, sink = make(backend)
     outcome = await pipeline.complete(doc(FUNCTION_START), automatic=False)
     assert outcome.text == "return w * h" and outcome.shown
     first, second = backend.requests
-    assert first.grammar == "" and second.grammar.startswith('root ::= "\\n    " [^ \\t\\r\\n]')
+    assert (first.lead, first.lead_then_code, first.heal, first.candidates) == ("\n    ", True, True, 3)
+    assert first.heal_at == -1 and first.temperature == 0  # the embedded model's prompt ends at the cursor
+    assert second.temperature > 0 and second.candidates == 1
     assert second.prompt == first.prompt  # the same prompt: its KV cache is reused
     assert "second_try" in sink.recent("completion")[-1]["timings_ms"]
+
+
+def _result(text: str, logprob: float, *alternatives: GenerationResult) -> GenerationResult:
+    return GenerationResult(text, "eos", token_logprobs=((len(text), logprob),), alternatives=alternatives)
+
+
+async def test_an_explicit_request_offers_distinct_candidates_greedy_first_then_by_likelihood():
+    answer = _result(
+        "\n    total = w * h\n",
+        -1.5,
+        _result("\n    pass\n", -0.1),  # does nothing: no answer
+        _result("\n    total =  w * h\n", -0.2),  # the first again, but for a space
+        _result("\n    return w*h\n", -0.9),
+        _result("\n    return (w * h\n", -0.3),  # a syntax error
+        _result("\n    area = w * h\n", -0.5),
+    )
+    backend = ScriptedBackend([answer])
+    pipeline, sink = make(backend)
+    outcome = await pipeline.complete(doc("def area(w, h):\n    |\n"), automatic=False)
+    assert outcome.text == "total = w * h"
+    assert outcome.alternatives == ["area = w * h", "return w*h"]
+    assert sink.recent("completion")[-1]["candidates"] == 3
+    # Asked again at the same place, the answer is remembered whole.
+    again = await pipeline.complete(doc("def area(w, h):\n    |\n"), automatic=False)
+    assert (again.text, again.alternatives, len(backend.requests)) == (outcome.text, outcome.alternatives, 1)
+    # Typed along, the candidates that agree with what was typed stay.
+    typed = await pipeline.complete(doc("def area(w, h):\n    re|\n"), automatic=False)
+    assert (typed.text, typed.alternatives) == ("turn w*h", [])
+
+
+async def test_filler_is_no_answer_while_a_candidate_with_code_exists_and_automatic_requests_ask_for_one():
+    backend = ScriptedBackend([_result("\n    pass\n", -0.1, _result("\n    return w * h\n", -0.8))])
+    pipeline, _ = make(backend)
+    outcome = await pipeline.complete(doc(FUNCTION_START), automatic=False)
+    assert (outcome.text, outcome.alternatives) == ("return w * h", [])
+    automatic = ScriptedBackend(["return w * h\n"])
+    pipeline, _ = make(automatic)
+    await pipeline.complete(doc(FUNCTION_START), automatic=True)
+    (request,) = automatic.requests
+    assert (
+        request.candidates == 1 and request.lead == "\n    " and not request.lead_then_code and request.heal
+    )
 
 
 async def test_automatic_requests_never_pay_for_a_second_try():
@@ -141,4 +186,4 @@ async def test_a_useless_second_try_keeps_the_first_reason_and_mid_line_samples_
     backend = ScriptedBackend(["", "sum(values)"])
     pipeline, _ = make(backend)
     assert (await pipeline.complete(doc("total = |\n"), automatic=False)).text == "sum(values)"
-    assert backend.requests[1].grammar == "" and backend.requests[1].temperature > 0
+    assert backend.requests[1].temperature > 0

@@ -21,7 +21,7 @@ from tests.fakes import ScriptedBackend
 
 def remembered(memory, uri, prefix, suffix, text, sid="a"):
     entry = memory.add(uri, prefix, suffix, sid, automatic=True)
-    memory.settle(entry, text, text)
+    memory.settle(entry, text, (text,))
     return entry
 
 
@@ -60,7 +60,7 @@ def test_memory_is_bounded_per_document_in_entries_and_in_bytes_and_fits_its_fin
 def test_an_answer_that_gave_nothing_to_keep_is_forgotten():
     memory = AnswerMemory()
     entry = memory.add("u", "a = ", "", "a", automatic=True)
-    memory.settle(entry, None, "")
+    memory.settle(entry, None)
     assert memory.find("u", "a = ", "") is None
 
 

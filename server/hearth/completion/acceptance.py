@@ -34,17 +34,28 @@ _WINDOW = 200
 class _Offered:
     sid: str
     uri: str
-    text: str
+    texts: tuple[str, ...]
+    """The suggestions offered together, to cycle through; one suggestion in telemetry."""
     offset: int
     typed: int = 0
     """Characters of the suggestion the user has typed themselves since it was offered."""
     done: bool = False
     shown: bool = False
+    candidate: int = 0
+    """The one on screen, as far as the editor's reports and the user's typing tell."""
+
+    @property
+    def text(self) -> str:
+        return self.texts[self.candidate]
 
     @property
     def rest(self) -> str:
         """What the editor shows of it now: what the user has not typed."""
         return self.text[self.typed :]
+
+    def pick(self, candidate: int | None) -> None:
+        if candidate is not None and 0 <= candidate < len(self.texts):
+            self.candidate = candidate
 
 
 def retention_similarity(accepted: str, document: str, offset: int) -> float:
@@ -85,14 +96,15 @@ class AcceptanceTracker:
 
     # -- what the server offered and the editor reported ------------------
 
-    def offered(self, sid: str, uri: str, text: str, offset: int) -> None:
+    def offered(self, sid: str, uri: str, text: str, offset: int, others: tuple[str, ...] = ()) -> None:
+        """`others`: the other suggestions offered with `text` to cycle through (candidates 1...)."""
         previous = self._pending.get(uri)
         if previous is not None and previous.sid == sid and not previous.done:
             return  # the same suggestion offered again, less what was typed of it
         if previous is not None and not previous.done:
             moved = previous.offset + previous.typed != offset
             self._reject(previous, Rejection.CURSOR_MOVED if moved else Rejection.SUPERSEDED)
-        item = _Offered(sid, uri, text, offset)
+        item = _Offered(sid, uri, (text, *others), offset)
         self._pending[uri] = item
         self._by_id[sid] = item
         if len(self._by_id) > 1000:  # old ids can no longer be accepted
@@ -112,13 +124,16 @@ class AcceptanceTracker:
         self._pending.pop(uri, None)
         self._edits.pop(uri, None)
 
-    def shown(self, sid: str) -> None:
+    def shown(self, sid: str, candidate: int | None = None) -> None:
         item = self._by_id.get(sid)
-        if item is not None and not item.shown:  # a suggestion continued is shown again
+        if item is None:
+            return
+        item.pick(candidate)
+        if not item.shown:  # a suggestion continued, or cycled to another candidate, is shown again
             item.shown = True
             self._sink.emit(Shown(sid))
 
-    def accepted(self, sid: str, accepted_chars: int | None = None) -> bool:
+    def accepted(self, sid: str, accepted_chars: int | None = None, candidate: int | None = None) -> bool:
         """Full acceptance (the inline item's command); False for an unknown or settled id.
 
         Characters count what the editor inserted: the suggestion less what the user typed.
@@ -126,13 +141,15 @@ class AcceptanceTracker:
         item = self._by_id.get(sid)
         if item is None or item.done:
             return False
+        item.pick(candidate)
         self._accept(item, Acceptance.FULL, len(item.rest) if accepted_chars is None else accepted_chars)
         return True
 
-    def partially_accepted(self, sid: str, accepted_chars: int) -> bool:
+    def partially_accepted(self, sid: str, accepted_chars: int, candidate: int | None = None) -> bool:
         item = self._by_id.get(sid)
         if item is None or item.done:
             return False
+        item.pick(candidate)
         if accepted_chars >= len(item.rest):
             self._accept(item, Acceptance.FULL, len(item.rest))
         else:
@@ -153,17 +170,22 @@ class AcceptanceTracker:
         if item is None or item.done:
             return False
         cursor = item.offset + item.typed
-        rest = item.rest
         if len(edits) == 1 and edits[0].end == cursor and edits[0].text:
             edit = edits[0]
-            # A completion item replaces the word before the cursor with word + suggestion.
-            if edit.text == edit.replaced + rest:
-                # The editor inserted the whole suggestion; its command (if any) follows.
-                self._accept(item, Acceptance.FULL, len(rest))
-                return True
-            if edit.start == edit.end and rest.startswith(edit.text):
-                item.typed += len(edit.text)
-                return False
+            # The one on screen first: where candidates agree, typing does not tell them apart.
+            order = [item.candidate, *(i for i in range(len(item.texts)) if i != item.candidate)]
+            for candidate in order:
+                rest = item.texts[candidate][item.typed :]
+                # A completion item replaces the word before the cursor with word + suggestion.
+                if edit.text == edit.replaced + rest:
+                    # The editor inserted the whole suggestion; its command (if any) follows.
+                    item.candidate = candidate
+                    self._accept(item, Acceptance.FULL, len(rest))
+                    return True
+                if edit.start == edit.end and rest.startswith(edit.text):
+                    item.candidate = candidate
+                    item.typed += len(edit.text)
+                    return False
         self._reject(item, Rejection.TYPED_OVER)
         return False
 
@@ -201,7 +223,7 @@ class AcceptanceTracker:
         item.done = True
         self._history.append(1)
         self._last_accept = self._clock()
-        self._sink.emit(Accepted(item.sid, kind, chars))
+        self._sink.emit(Accepted(item.sid, kind, chars, item.candidate))
         if kind is Acceptance.FULL:
             self._on_accept(item.uri, item.offset + item.typed + chars)
         # What the user typed of it counts too: it is the suggestion's text in the file.

@@ -77,6 +77,8 @@ class CompletionOutcome:
     source: Source = Source.MODEL
     continued: int | None = None
     """When the answer is the suggestion already on screen: how much of it the user typed."""
+    alternatives: list[str] = field(default_factory=list)
+    """Other suggestions to cycle through after `text` (explicit requests), best first."""
 
     def end(self, outcome: Outcome, reason: str) -> CompletionOutcome:
         self.outcome, self.reason = outcome, reason
@@ -281,10 +283,17 @@ class CompletionPipeline:
             stop=_with_markers(decision.stop, fmt.stop),
             use_prompt_cache=settings.prompt_cache,
             stream=True,
+            # The model writes the held-back whitespace and the prompt's last token again; asked
+            # for at a line start, it must then write code.
+            lead=held_back,
+            lead_then_code=not automatic and not cursor.line_before.strip(),
+            heal=True,
+            heal_at=prompt.cursor_at,
+            candidates=1 if automatic else settings.candidates,
         )
         timings["prompt"] = (self._clock() - mark) * 1000
-        # An explicit request gets a second, constrained try when the first one is useless.
-        tries = [request] if automatic else [request, second_try(request, held_back, cursor)]
+        # An explicit request gets a second try when the first one is useless.
+        tries = [request] if automatic else [request, second_try(request)]
         kept: _Shaped | None = None
         for number, current in enumerate(tries):
             if number:
@@ -303,11 +312,15 @@ class CompletionPipeline:
             timings["queue"] = result.queue_ms
             if result.cancelled:
                 return _Failed(Outcome.CANCELLED, "cancelled", result, timings)
-            shaped = await self._shape(result, held_back, cursor, decision, fmt.stop, doc, settings, timings)
+            shaped = [
+                await self._shape(candidate, held_back, cursor, decision, fmt.stop, doc, settings, timings)
+                for candidate in (result, *result.alternatives)
+            ]
+            best = ranked(shaped)
             # A useless second try does not hide why the first one was useless.
-            if kept is None or shaped.useful:
-                kept = shaped
-            if kept.useful:
+            if kept is None or (best.useful and not (kept.useful and best.filler)):
+                kept = best
+            if kept.useful and not kept.filler:
                 break
         assert kept is not None  # tries is never empty
         return replace(kept, context=context)
@@ -337,9 +350,9 @@ class CompletionPipeline:
     def _settle(self, entry: Entry[_Shaped], task: asyncio.Future[_Shaped | _Failed]) -> None:
         answer = None if task.cancelled() or task.exception() is not None else task.result()
         if isinstance(answer, _Shaped):
-            self._memory.settle(entry, answer, answer.text)
+            self._memory.settle(entry, answer, (answer.text, *(other.text for other in answer.others)))
         else:
-            self._memory.settle(entry, None, "")
+            self._memory.settle(entry, None)
 
     async def _reused(
         self, found: Found[_Shaped], automatic: bool, timings: dict[str, float]
@@ -361,9 +374,10 @@ class CompletionPipeline:
             assert entry.value is not None
             shaped = entry.value
         if typed:
-            if not (shaped.useful and continues(shaped.text, typed)):
+            after = shaped.after(typed) if shaped.useful else None
+            if after is None:
                 return None
-            shaped = shaped.after(typed)
+            shaped = after
         elif not automatic and entry.automatic and not shaped.useful:
             return None  # the user asks where typing got nothing: that deserves a second try
         timings["reuse"] = (self._clock() - mark) * 1000
@@ -401,6 +415,7 @@ class CompletionPipeline:
         if not is_current():
             outcome.text = ""
             return outcome.end(Outcome.DOCUMENT_CHANGED, "document changed")
+        outcome.alternatives = [other.text for other in kept.others]
         if outcome.post.get("first_line_of_block"):
             return outcome.end(Outcome.FIRST_LINE_SHOWN, "first line shown")
         return outcome.end(Outcome.SHOWN, "shown")
@@ -563,6 +578,7 @@ class CompletionPipeline:
                 decision=outcome.decision,
                 score=outcome.score,
                 chars=len(outcome.text),
+                candidates=1 + len(outcome.alternatives) if outcome.shown else 0,
                 lines=outcome.text.count("\n") + 1 if outcome.text else 0,
                 features=dict(outcome.features),
                 post=dict(outcome.post),
@@ -601,19 +617,38 @@ class _Shaped:
     timings: Mapping[str, float]
     """The time each stage of the answer took (model, post-processing, checks)."""
     context: ContextBlock = field(default_factory=ContextBlock)
+    others: tuple[_Shaped, ...] = ()
+    """The other candidates to cycle through, best first (explicit requests)."""
 
     @property
     def useful(self) -> bool:
         return bool(self.text) and "dropped" not in (self.validity, self.members)
 
     @property
+    def filler(self) -> bool:
+        return self.text.strip() in FILLER
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """The mean log-probability of the tokens shown."""
+        logprobs = self.result.logprobs_within(self.raw_end)
+        return sum(logprobs) / len(logprobs) if logprobs else None
+
+    @property
     def raw_end(self) -> int:
         """Where the suggestion ends in the model's text (what was cut from its front, then it)."""
         return len(self.result.text) - len(self.aligned) + len(self.text)
 
-    def after(self, typed: str) -> _Shaped:
-        """This answer once the user has typed its first characters."""
-        return replace(self, aligned=self.aligned[len(typed) :], text=self.text[len(typed) :])
+    def after(self, typed: str) -> _Shaped | None:
+        """This answer once the user has typed `typed`: the candidates that start with it, less it
+        (the best of them first), or None when none does."""
+        agree = [c for c in (self, *self.others) if continues(c.text, typed)]
+        if not agree:
+            return None
+        best, *others = (
+            replace(c, aligned=c.aligned[len(typed) :], text=c.text[len(typed) :]) for c in agree
+        )
+        return replace(best, others=tuple(replace(other, others=()) for other in others))
 
 
 @dataclass(frozen=True)
@@ -634,23 +669,42 @@ def answer_settings(settings: Settings) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def second_try(request: GenerationRequest, held_back: str, cursor: Cursor) -> GenerationRequest:
-    """What to ask the model when its first answer to an explicit request was useless.
+def second_try(request: GenerationRequest) -> GenerationRequest:
+    """What to ask the model when every candidate of an explicit request was useless: a sampled
+    one (the greedy and forked ones were tried), from the same prompt and so the same cache."""
+    return replace(request, temperature=0.7, seed=1, candidates=1)
 
-    At the start of a line, the first answer usually went to another indentation
-    or ended at once: the second is constrained to write the cursor's indentation
-    (held back from the prompt) and then code. Elsewhere, a sampled second
-    candidate instead of the greedy one.
+
+FILLER = frozenset({"pass", "...", "return", "return;", "return None"})
+"""Statements that do nothing: a suggestion of only this is no answer to a request for one."""
+
+
+def ranked(shaped: list[_Shaped]) -> _Shaped:
+    """The answer to show first, carrying the distinct others to cycle through.
+
+    The first candidate is the model's greedy one; the others branched off it
+    where it hesitated, and are ranked by their shown tokens' mean
+    log-probability. Useless ones go, and filler where there is code; so does
+    one that reads the same as another once whitespace is ignored.
     """
-    if not cursor.line_before.strip():
-        return replace(request, grammar=start_grammar(held_back))
-    return replace(request, temperature=0.7, seed=1)
-
-
-def start_grammar(held_back: str) -> str:
-    """A llama.cpp grammar: the held-back whitespace, then a character that is not blank."""
-    literal = held_back.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
-    return f'root ::= "{literal}" [^ \\t\\r\\n] [^\\x00]*\n'
+    first, *rest = shaped
+    rest.sort(
+        key=lambda candidate: -(candidate.mean_logprob if candidate.mean_logprob is not None else -99.0)
+    )
+    order = sorted([first, *rest], key=lambda c: (not c.useful, c.filler))  # stable: greedy first
+    distinct: list[_Shaped] = []
+    seen: set[str] = set()
+    for candidate in order:
+        key = " ".join(candidate.text.split())
+        if candidate.useful and key not in seen:
+            seen.add(key)
+            distinct.append(candidate)
+    if not distinct:
+        return first
+    best, *others = distinct
+    if not best.filler:
+        others = [other for other in others if not other.filler]
+    return replace(best, others=tuple(others))
 
 
 def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:

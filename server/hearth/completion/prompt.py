@@ -27,6 +27,8 @@ class Prompt:
     header: str
     control: Spans = ()
     """Where the FIM markers are; the code around them is tokenized as text."""
+    cursor_at: int = -1
+    """Where the text before the cursor ends in `text` (-1: at its end)."""
 
 
 def prefix_window(prefix: str, budget_chars: int, step: int = WINDOW_STEP_LINES) -> str:
@@ -105,6 +107,8 @@ def assemble(window: CodeWindow, fmt: PromptFormat, context: str = "") -> Prompt
     prefix, suffix, middle = Control(fmt.fim_prefix), Control(fmt.fim_suffix), Control(fmt.fim_middle)
     if fmt.kind == "fim-spm":
         text, control = compose(suffix, after, prefix, context, header, before, middle)
+        cursor_at = len(text) - len(middle.text)
     else:
         text, control = compose(prefix, context, header, before, suffix, after, middle)
-    return Prompt(text, len(before), len(after), header, control)
+        cursor_at = len(prefix.text) + len(context) + len(header) + len(before)
+    return Prompt(text, len(before), len(after), header, control, cursor_at)

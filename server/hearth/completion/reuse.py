@@ -48,8 +48,8 @@ class Entry(Generic[T]):
     task: asyncio.Future[Any] | None = None
     """The generation, while it runs (the pipeline's, whatever it resolves to)."""
     value: T | None = None
-    text: str = ""
-    """The suggestion `value` makes at the entry's own cursor."""
+    texts: tuple[str, ...] = ()
+    """The suggestions `value` makes at the entry's own cursor (the first is shown first)."""
     partial: list[str] = field(default_factory=list)
     """The model's raw output so far, as it streams (appended from the worker's reader thread)."""
     held_back: str = ""
@@ -74,7 +74,7 @@ class Entry(Generic[T]):
 
     @property
     def size(self) -> int:
-        return len(self.text) + 200  # the text, and the entry around it
+        return sum(map(len, self.texts)) + 200  # the texts, and the entry around them
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class AnswerMemory(Generic[T]):
             typed_len = len(prefix) - entry.prefix_len
             if entry.suffix_digest != suffix_digest or typed_len < 0 or entry.abandoned:
                 continue
-            if typed_len > (MAX_TYPED_AHEAD if entry.pending else len(entry.text)):
+            if typed_len > (MAX_TYPED_AHEAD if entry.pending else max(map(len, entry.texts), default=0)):
                 continue
             digest = prefix_digests.get(entry.prefix_len)
             if digest is None:
@@ -137,7 +137,7 @@ class AnswerMemory(Generic[T]):
             if digest != entry.prefix_digest:
                 continue
             typed = prefix[entry.prefix_len :]
-            if entry.pending or not typed or continues(entry.text, typed):
+            if entry.pending or not typed or any(continues(text, typed) for text in entry.texts):
                 self._touch(entry)
                 return Found(entry, typed)
         return None
@@ -154,7 +154,7 @@ class AnswerMemory(Generic[T]):
         self._bound(uri)
         return entry
 
-    def settle(self, entry: Entry[T], value: T | None, text: str) -> None:
+    def settle(self, entry: Entry[T], value: T | None, texts: tuple[str, ...] = ()) -> None:
         """The entry's answer is known: `value`, or None when there was none to keep."""
         if id(entry) not in self._entries:
             return
@@ -162,7 +162,7 @@ class AnswerMemory(Generic[T]):
             self._drop(entry)
             return
         self._bytes -= entry.size
-        entry.value, entry.text, entry.task, entry.partial = value, text, None, []
+        entry.value, entry.texts, entry.task, entry.partial = value, texts, None, []
         self._bytes += entry.size
         self._bound(entry.uri)
 

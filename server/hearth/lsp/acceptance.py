@@ -12,12 +12,14 @@ from hearth.lsp.messages import DidPartiallyAcceptParams, DidShowParams
 
 
 def did_show(ls: HearthServer, params: DidShowParams) -> None:
-    sid = params.item.command.suggestion_id if params.item.command else None
-    if sid is not None:
-        ls.services.acceptance.shown(sid)
+    command = params.item.command
+    if command is not None and command.suggestion_id is not None:
+        ls.services.acceptance.shown(command.suggestion_id, command.candidate)
 
 
 def did_partially_accept(ls: HearthServer, params: DidPartiallyAcceptParams) -> None:
-    sid = params.item.command.suggestion_id if params.item.command else None
-    if sid is not None:
-        ls.services.acceptance.partially_accepted(sid, params.accepted_length)
+    command = params.item.command
+    if command is not None and command.suggestion_id is not None:
+        ls.services.acceptance.partially_accepted(
+            command.suggestion_id, params.accepted_length, command.candidate
+        )

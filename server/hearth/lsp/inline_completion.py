@@ -21,14 +21,21 @@ async def inline_completion(
     outcome = await complete(ls, snap, automatic)
     if not outcome.shown:
         return types.InlineCompletionList(items=[])
-    ls.services.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset)
-    item = types.InlineCompletionItem(
-        insert_text=outcome.text,
-        range=range_at(ls, snap, snap.offset, snap.offset),
-        command=types.Command(
-            title="Hearth: suggestion accepted",
-            command=ACCEPTED_COMMAND,
-            arguments=[outcome.suggestion_id],
-        ),
-    )
-    return types.InlineCompletionList(items=[item])
+    others = tuple(outcome.alternatives)
+    ls.services.acceptance.offered(outcome.suggestion_id, snap.uri, outcome.text, snap.offset, others)
+    at = range_at(ls, snap, snap.offset, snap.offset)
+    # One item per candidate, best first: the editor cycles through them (VS Code: Alt+] / Alt+[),
+    # and the command of the one taken says which it was.
+    items = [
+        types.InlineCompletionItem(
+            insert_text=text,
+            range=at,
+            command=types.Command(
+                title="Hearth: suggestion accepted",
+                command=ACCEPTED_COMMAND,
+                arguments=[outcome.suggestion_id, candidate],
+            ),
+        )
+        for candidate, text in enumerate((outcome.text, *others))
+    ]
+    return types.InlineCompletionList(items=items)

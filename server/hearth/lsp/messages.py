@@ -9,6 +9,7 @@ contract test keeps the two in step (`tests/unit/test_protocol_contract.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
@@ -223,6 +224,17 @@ class SuggestionCommand:
     def suggestion_id(self) -> str | None:
         args = self.arguments
         return args[0] if args and isinstance(args[0], str) else None
+
+    @property
+    def candidate(self) -> int | None:
+        return candidate_argument(self.arguments or [])
+
+
+def candidate_argument(args: Sequence[Any]) -> int | None:
+    """Which of the suggestions offered together an item's command names: [id, candidate]."""
+    if len(args) > 1 and type(args[1]) is int and args[1] >= 0:
+        return args[1]
+    return None
 
 
 @attrs.define

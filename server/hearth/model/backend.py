@@ -137,6 +137,20 @@ class GenerationRequest:
     turns: tuple[Turn, ...] = ()
     """A chat or edit request's turns, which `prompt` renders in ChatML: an engine that knows the
     model's own template better renders these instead."""
+    candidates: int = 1
+    """Continuations of the one prompt: the first as asked, the others branching off it where the
+    model hesitated between tokens (`GenerationResult.alternatives`); an engine may give fewer."""
+    lead: str = ""
+    """Text the output must start with (the whitespace held back from the prompt at the cursor)."""
+    lead_then_code: bool = False
+    """After the lead, a character that is not blank: an explicit request at a line start."""
+    heal: bool = False
+    """Token healing: the prompt's last text token before `heal_at` is taken off and the output
+    must write its text again, so the model may choose a longer token that starts with it. The
+    output is returned without it, as if the prompt had not been cut."""
+    heal_at: int = -1
+    """Where the text before the cursor ends in `prompt` (-1: the end; a FIM prompt's cursor
+    marker otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,11 @@ class GenerationResult:
     token_logprobs: tuple[tuple[int, float], ...] = ()
     """Per generated token: where it ends in `text` (characters) and its log-probability,
     so that what is finally shown, often a prefix, can be scored on its own."""
+    alternatives: tuple[GenerationResult, ...] = ()
+    """The other continuations a request for several candidates got (text, stop reason, tokens and
+    their log-probabilities; the prompt's figures are the first's)."""
+    healed: str = ""
+    """The prompt's end that token healing had the model write again."""
 
     @property
     def mean_logprob(self) -> float | None:

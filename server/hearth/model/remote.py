@@ -56,6 +56,7 @@ from hearth.model.backend import (
     compose,
 )
 from hearth.model.catalog import PromptFormat, format_for_name
+from hearth.model.lead import start_grammar
 from hearth.model.stopping import Unfolding
 from hearth.model.tokenizer import fit_context
 
@@ -589,9 +590,10 @@ class EngineBackend:
             "repeat_penalty": request.repeat_penalty,
             "repetition_penalty": request.repeat_penalty,
         }
-        if request.grammar:
-            body["grammar"] = request.grammar
-            body["structured_outputs"] = {"grammar": request.grammar}
+        grammar = engine_grammar(request)
+        if grammar:
+            body["grammar"] = grammar
+            body["structured_outputs"] = {"grammar": grammar}
         return body
 
     def _chat_outgoing(self, request: GenerationRequest) -> Outgoing:
@@ -810,8 +812,9 @@ class LlamaServerBackend(EngineBackend):
             # take any idle slot and leave that cache alone.
             "id_slot": -1 if request.exclusive else self._slot,
         }
-        if request.grammar:
-            body["grammar"] = request.grammar
+        grammar = engine_grammar(request)
+        if grammar:
+            body["grammar"] = grammar
         return Outgoing("/completion", body, len(prompt))
 
     def probe(self) -> EngineInfo:
@@ -1068,3 +1071,13 @@ def _ollama_end(event: dict[str, Any]) -> Piece:
         predicted=predicted if isinstance(predicted, int) else None,
         stop_reason=_finish(event.get("done_reason")) or "eos",
     )
+
+
+def engine_grammar(request: GenerationRequest) -> str:
+    """The grammar an engine gets: the request's, or the start an explicit request at a line start
+    must write (an engine takes no logits mask; the grammar costs it a pass over the vocabulary
+    for every token, so it goes only where the start must be code). Engines neither heal the
+    prompt's last token nor branch into candidates: they answer with one, as written."""
+    if request.grammar or not request.lead_then_code:
+        return request.grammar
+    return start_grammar(request.lead)

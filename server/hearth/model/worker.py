@@ -16,12 +16,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hearth.model.backend import GenerationResult, Spans
+from hearth.model.backend import GenerationRequest, GenerationResult, Spans
 from hearth.model.ipc import (
     CountTokens,
     Done,
@@ -36,6 +37,7 @@ from hearth.model.ipc import (
     Speed,
     Text,
 )
+from hearth.model.lead import Lead, Vocabulary
 from hearth.model.stopping import Unfolding
 from hearth.model.tokenizer import fit_context, prompt_tokens
 
@@ -101,14 +103,16 @@ class _Engine:
         import llama_cpp
 
         started = time.monotonic()
-        self._llm = llama_cpp.Llama(
-            model_path=config.model_path,
-            n_ctx=config.n_ctx,
-            n_threads=config.n_threads or default_threads(),
-            n_batch=512,
-            verbose=False,
-        )
+        with _sequences(MAX_CANDIDATES):
+            self._llm = llama_cpp.Llama(
+                model_path=config.model_path,
+                n_ctx=config.n_ctx,
+                n_threads=config.n_threads or default_threads(),
+                n_batch=512,
+                verbose=False,
+            )
         self._eos = self._llm.token_eos()
+        self._vocabulary: Vocabulary | None = None
         self._grammars: dict[str, Any] = {}
         self._saved = SavedStates(config.saved_states, config.saved_states_mb << 20)
         metadata = dict(self._llm.metadata)
@@ -164,11 +168,12 @@ class _Engine:
         if job_id < cancel_below.value:
             return GenerationResult(text="", stop_reason="cancelled", queue_ms=queue_ms)
         deadline = started + request.deadline_s
-        prompt = self._tokens(request.prompt, request.control)
+        branching = _branching(request)
+        prompt, healed = self._prompt(request, branching)
         prompt = fit_context(
             prompt,
             self._llm.n_ctx(),
-            request.max_tokens,
+            request.max_tokens * max(1, request.candidates if branching else 1),
             lambda: self._tokens(request.prompt[: request.keep_head], request.control),
         )
         if not request.use_prompt_cache:
@@ -194,8 +199,24 @@ class _Engine:
                 queue_ms=queue_ms,
                 prompt_ms=(ended - started) * 1000,
             )
-        pieces: list[bytes] = []
         stream = (lambda text: send(Text(job_id, text))) if request.stream and send is not None else None
+        if branching:
+            decoded = BranchDecoder(self._llm, self.vocabulary(), request, healed, stream).run(prompt, state)
+            ended = time.monotonic()
+            first = decoded.first_token_at or ended
+            main, *others = decoded.results
+            return replace(
+                main,
+                prompt_tokens=len(prompt),
+                reused_tokens=reused,
+                restored_tokens=restored,
+                queue_ms=queue_ms,
+                prompt_ms=(first - started) * 1000,
+                decode_ms=(ended - first) * 1000,
+                alternatives=tuple(others),
+                healed=healed.decode("utf-8", errors="replace"),
+            )
+        pieces: list[bytes] = []
         unfolding = Unfolding(request.stop, stream)
         stop_reason = "max_tokens"
         first_token_at: float | None = None
@@ -257,6 +278,35 @@ class _Engine:
             drafted_tokens=decoder.drafted if lookup else 0,
             draft_accepted_tokens=decoder.accepted if lookup else 0,
         )
+
+    def _prompt(self, request: GenerationRequest, heal: bool) -> tuple[list[int], bytes]:
+        """The prompt's tokens, and the text of the one token healing took off (see `lead.py`)."""
+        text, control = request.prompt, request.control
+        at = len(text) if request.heal_at < 0 else min(request.heal_at, len(text))
+        if not (heal and request.heal) or any(start < at <= end for start, end in control):
+            return self._tokens(text, control), b""
+        before = self._tokens(text[:at], tuple(span for span in control if span[1] <= at))
+        after = self._tokens(text[at:], tuple((a - at, b - at) for a, b in control if a >= at))
+        piece = self.vocabulary().pieces[before[-1]] if len(before) > 1 else b""
+        if not piece:  # nothing to write again (a control token)
+            return before + after, b""
+        return before[:-1] + after, piece
+
+    def vocabulary(self) -> Vocabulary:
+        """Every token's bytes (read once: about 50 000 small calls)."""
+        if self._vocabulary is None:
+            import ctypes
+
+            import llama_cpp
+
+            vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+            buffer = ctypes.create_string_buffer(256)
+            pieces = []
+            for token in range(self._llm.n_vocab()):
+                size = llama_cpp.llama_token_to_piece(vocab, token, buffer, 256, 0, False)
+                pieces.append(buffer.raw[: max(0, size)])
+            self._vocabulary = Vocabulary(pieces)
+        return self._vocabulary
 
     def _come_back(self, prompt: list[int], reused: int) -> tuple[int, int]:
         """Where the prompt's evaluation can start: the KV cache held now, or a saved one.
@@ -499,6 +549,253 @@ def _lookup(history: list[int], ngrams: tuple[int, ...], size: int) -> list[int]
             if history[start : start + n] == tail:
                 return history[start + n : start + n + size]
     return []
+
+
+MAX_CANDIDATES = 4
+"""Sequences the llama.cpp context holds at once (one KV cache, shared where they agree)."""
+FORK_MIN_LOGPROB = -2.5
+"""A runner-up token at least this likely (about 8%) starts another candidate."""
+FORK_WITHIN = 16
+"""Forks are made in a candidate's first tokens: later ones differ only in what the user reads last."""
+TOP_K = 40
+
+
+def _branching(request: GenerationRequest) -> bool:
+    """Whether the request needs the branch decoder: several candidates, a lead, token healing."""
+    wanted = request.candidates > 1 or bool(request.lead) or request.lead_then_code or request.heal
+    return wanted and not request.grammar and not request.lookup and request.repeat_penalty == 1.0
+
+
+@contextmanager
+def _sequences(count: int) -> Iterator[None]:
+    """Llama contexts made here hold `count` sequences in one unified KV cache.
+
+    llama-cpp-python sets the number of sequences only for embedding models;
+    its context parameters start from llama.cpp's defaults, which are made
+    here with more. Unified, each sequence may use the whole context, and a
+    copied sequence shares its cells instead of copying them.
+    """
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_context_default_params
+
+    def more() -> Any:
+        params = defaults()
+        params.n_seq_max = count
+        params.kv_unified = True
+        return params
+
+    bindings.llama_context_default_params = more
+    try:
+        yield
+    finally:
+        bindings.llama_context_default_params = defaults
+
+
+@dataclass
+class _Branch:
+    seq: int
+    lead: Lead
+    unfolding: Unfolding
+    next_pos: int
+    """Where the branch's last token goes in its sequence."""
+    last: int
+    """The token to evaluate next (not in the KV cache yet)."""
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    raw: bytes = b""
+    stop_reason: str = ""
+
+
+@dataclass
+class Decoded:
+    results: list[GenerationResult]
+    first_token_at: float | None
+
+
+class BranchDecoder:
+    """Decoding under a lead (token healing, held-back whitespace) into one or several candidates.
+
+    All candidates share the prompt's KV cache: a fork copies its sequence
+    (in a unified cache the cells are shared, not copied) and every step
+    evaluates one token per live candidate in one batch. A candidate is forked
+    where the model hesitated: a runner-up at least FORK_MIN_LOGPROB likely
+    within its first FORK_WITHIN tokens. The first candidate is what decoding
+    without branches gives; sequence 0 keeps it, so the next keystroke reuses it.
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        vocabulary: Vocabulary,
+        request: GenerationRequest,
+        healed: bytes,
+        stream: Callable[[str], None] | None,
+    ) -> None:
+        self._llm = llm
+        self._vocabulary = vocabulary
+        self._request = request
+        self._healed = healed
+        self._stream = stream
+        self._n_vocab = llm.n_vocab()
+        self._eos = llm.token_eos()
+        self._wanted = max(1, min(request.candidates, MAX_CANDIDATES))
+        self._rng: Any = None
+
+    def run(self, prompt: list[int], state: _DecodeState) -> Decoded:
+        import llama_cpp
+        import numpy as np
+
+        if self._request.temperature > 0:
+            self._rng = np.random.default_rng(self._request.seed)
+        llm = self._llm
+        memory = llm._ctx.memory
+        lead = Lead(self._healed + self._request.lead.encode("utf-8"), self._request.lead_then_code)
+        unfolding = Unfolding(self._request.stop, self._stream)
+        branches = [_Branch(0, lead, unfolding, len(prompt) - 1, prompt[-1])]
+        first_token_at: float | None = None
+        try:
+            while True:
+                live = [branch for branch in branches if not branch.stop_reason]
+                if not live:
+                    break
+                if state.should_stop(None, None):
+                    for branch in live:
+                        branch.stop_reason = state.reason or "cancelled"
+                    break
+                self._decode(live)
+                for row_at, branch in enumerate(live):
+                    raw = llama_cpp.llama_get_logits_ith(llm.ctx, row_at)
+                    row = np.ctypeslib.as_array(raw, shape=(self._n_vocab,))
+                    allowed = self._masked(row, branch.lead)
+                    token = self._choose(allowed)
+                    if first_token_at is None:
+                        first_token_at = time.monotonic()
+                    if len(branches) < self._wanted and branch.lead.done and len(branch.tokens) < FORK_WITHIN:
+                        fork = self._fork(row, allowed, token, branch, len(branches), memory)
+                        if fork is not None:
+                            branches.append(fork)
+                    self._take(branch, token, row)
+        finally:
+            for branch in branches[1:]:
+                llama_cpp.llama_memory_seq_rm(memory, branch.seq, -1, -1)
+        main = branches[0]
+        # Sequence 0 holds the prompt and every token of the first candidate but its last one.
+        evaluated = prompt + main.tokens[:-1] if main.tokens else prompt[:-1]
+        llm.input_ids[: len(evaluated)] = evaluated
+        llm.n_tokens = len(evaluated)
+        results: list[GenerationResult] = []
+        for branch in branches:
+            result = self._result(branch)
+            if not any(result.text == kept.text for kept in results):
+                results.append(result)
+        return Decoded(results, first_token_at)
+
+    def _decode(self, live: list[_Branch]) -> None:
+        llm = self._llm
+        batch = llm._batch.batch
+        batch.n_tokens = len(live)
+        for at, branch in enumerate(live):
+            batch.token[at] = branch.last
+            batch.pos[at] = branch.next_pos
+            batch.seq_id[at][0] = branch.seq
+            batch.n_seq_id[at] = 1
+            batch.logits[at] = True
+        if len(live) == 1:  # cells a generation before this one left past the prompt
+            llm._ctx.kv_cache_seq_rm(live[0].seq, live[0].next_pos, -1)
+        llm._ctx.decode(llm._batch)
+
+    def _masked(self, row: Any, lead: Lead) -> Any:
+        """The logits the next token is chosen from: under a lead, only the tokens it allows."""
+        import numpy as np
+
+        if lead.done:
+            return row
+        masked = np.full(self._n_vocab, -np.inf, dtype=np.float32)
+        allowed = self._vocabulary.allowed(lead)
+        masked[allowed] = row[allowed]
+        return masked
+
+    def _choose(self, logits: Any) -> int:
+        import numpy as np
+
+        if self._rng is None:
+            return int(np.argmax(logits))
+        top = np.argpartition(logits, -TOP_K)[-TOP_K:]
+        scaled = (logits[top] - logits[top].max()) / self._request.temperature
+        weights = np.exp(scaled)
+        weights[~np.isfinite(weights)] = 0.0
+        if weights.sum() <= 0:
+            return int(np.argmax(logits))
+        return int(self._rng.choice(top, p=weights / weights.sum()))
+
+    def _fork(
+        self, row: Any, allowed: Any, chosen: int, branch: _Branch, seq: int, memory: Any
+    ) -> _Branch | None:
+        """A new candidate that takes the runner-up token here, if the model gave it a real chance."""
+        import llama_cpp
+        import numpy as np
+
+        pieces = self._vocabulary.pieces
+        top = np.argpartition(allowed, -3)[-3:]
+        for token in (int(t) for t in top[np.argsort(-allowed[top])]):
+            if token in (chosen, self._eos) or not pieces[token] or not np.isfinite(allowed[token]):
+                continue
+            if pieces[token].startswith(pieces[chosen]) or pieces[chosen].startswith(pieces[token]):
+                continue  # the same text cut into other tokens: it would write the same candidate
+            if _logprob(row, token) < FORK_MIN_LOGPROB:
+                continue
+            # Its cells are the parent's up to here (shared, not copied, in a unified cache).
+            llama_cpp.llama_memory_seq_cp(memory, branch.seq, seq, -1, -1)
+            fork = _Branch(
+                seq,
+                branch.lead,
+                Unfolding(self._request.stop),
+                branch.next_pos,
+                branch.last,
+                list(branch.tokens),
+                list(branch.logprobs),
+                list(branch.ends),
+                branch.raw,
+            )
+            self._take(fork, token, row)
+            return fork
+        return None
+
+    def _take(self, branch: _Branch, token: int, row: Any) -> None:
+        """`token` is the branch's next: record it and see whether the branch is complete."""
+        branch.tokens.append(token)
+        branch.last = token
+        branch.next_pos += 1
+        branch.logprobs.append(_logprob(row, token))
+        if token == self._eos:
+            branch.stop_reason = "eos"
+            branch.ends.append(branch.ends[-1] if branch.ends else 0)
+            return
+        branch.lead = branch.lead.after(self._vocabulary.pieces[token])
+        branch.raw += self._vocabulary.pieces[token]
+        visible = branch.raw[len(self._healed) :].decode("utf-8", errors="ignore")
+        branch.ends.append(len(visible))
+        ended_by = branch.unfolding.grow(visible)
+        if ended_by is not None:
+            branch.stop_reason = ended_by
+        elif len(branch.tokens) >= self._request.max_tokens:
+            branch.stop_reason = "max_tokens"
+
+    def _result(self, branch: _Branch) -> GenerationResult:
+        reason = branch.stop_reason or "max_tokens"
+        text = branch.unfolding.end(reason)
+        tokens = len(branch.tokens) - (1 if reason == "eos" else 0)
+        logprobs = list(zip(branch.ends, branch.logprobs, strict=True))[:tokens]
+        return GenerationResult(
+            text=text, stop_reason=reason, generated_tokens=tokens, token_logprobs=tuple(logprobs)
+        )
+
+
+def _logprob(row: Any, token: int) -> float:
+    top = float(row.max())
+    return float(row[token]) - top - math.log(_exp_sum(row, top))
 
 
 MIN_GAIN_TOKENS = 64
