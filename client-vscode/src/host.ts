@@ -118,17 +118,14 @@ export class ServerHost implements vscode.Disposable {
           const started = Date.now();
           const result = await next(document, position, context, token);
           const items = Array.isArray(result) ? result : result?.items ?? [];
-          const first = items.length > 0 ? items[0] : undefined;
-          if (first !== undefined && typeof first.insertText === "string") {
+          const candidates = items.flatMap((item) =>
+            typeof item.insertText === "string"
+              ? [{ insertText: item.insertText, command: item.command === undefined ? undefined : { title: item.command.title, command: item.command.command, arguments: item.command.arguments ?? [] } }]
+              : [],
+          );
+          if (candidates.length > 0) {
             this.update({ lastLatencyMs: Date.now() - started });
-            const command = first.command;
-            this.shown = {
-              uri: document.uri.toString(),
-              offset: document.offsetAt(position),
-              insertText: first.insertText,
-              command: command === undefined ? undefined : { title: command.title, command: command.command, arguments: command.arguments ?? [] },
-              accepted: 0,
-            };
+            this.shown = { uri: document.uri.toString(), offset: document.offsetAt(position), candidates, accepted: 0 };
           }
           return result;
         },

@@ -69,13 +69,23 @@ void test("restarts are bounded within a window", () => {
 });
 
 void test("partial accepts report the characters taken so far", () => {
-  const item: ShownItem = { uri: "file:///a.py", offset: 4, insertText: "return total\n", command: undefined, accepted: 0 };
+  const item: ShownItem = { uri: "file:///a.py", offset: 4, candidates: [{ insertText: "return total\n", command: undefined }], accepted: 0 };
   const first = partialReport(item, "def ", "def return");
   assert.equal(first?.acceptedLength, 6);
   const second = partialReport({ ...item, accepted: 6 }, "def return", "def return total");
   assert.equal(second?.acceptedLength, 12);
   assert.equal(partialReport(item, "def ", "def x"), undefined);
   assert.equal(partialReport(item, "def return", "def "), undefined);
+});
+
+void test("a partial accept names the candidate cycled to, by the text taken", () => {
+  const command = (n: number) => ({ title: "t", command: "hearth.accepted", arguments: ["s1", n] });
+  const item: ShownItem = {
+    uri: "file:///a.py", offset: 0, accepted: 0,
+    candidates: [{ insertText: "total = 1", command: command(0) }, { insertText: "return total", command: command(1) }],
+  };
+  const report = partialReport(item, "", "return ");
+  assert.deepEqual(report, { item: { insertText: "return total", command: command(1) }, acceptedLength: 7 });
 });
 
 void test("every Hearth process starts with -P, so the working directory is never on sys.path", () => {
