@@ -65,6 +65,11 @@ def position(text: str, offset: int) -> dict[str, int]:
     return {"line": line, "character": character}
 
 
-def first_suggestion(response: dict[str, Any]) -> str:
+def suggestions(response: dict[str, Any]) -> list[str]:
+    """Every candidate of an inline completion response, in the order the editor cycles them."""
     items = (response.get("result") or {}).get("items") or []
-    return str(items[0]["insertText"]) if items else ""
+    return [str(item["insertText"]) for item in items]
+
+
+def first_suggestion(response: dict[str, Any]) -> str:
+    return next(iter(suggestions(response)), "")
