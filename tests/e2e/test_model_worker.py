@@ -175,7 +175,9 @@ def test_candidates_share_one_prompt_the_first_is_the_greedy_answer_and_they_dif
     # the first candidate is the answer decoding without candidates gives.
     _agree_until_a_near_tie(plain, branched)
     texts = [branched.text, *(alternative.text for alternative in branched.alternatives)]
-    assert 1 <= len(texts) <= 3 and len(set(texts)) == len(texts)
+    # Here the model hesitates early (its second token's runner-up is about 25% likely, far above
+    # the 8% a fork needs), so there is more than one.
+    assert 2 <= len(texts) <= 3 and len(set(texts)) == len(texts)
     for alternative in branched.alternatives:
         assert alternative.generated_tokens > 0 and alternative.stop_reason in (
             "eos",

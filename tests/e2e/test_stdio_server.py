@@ -82,6 +82,34 @@ def test_inline_completion_from_the_real_model(client):
     assert shown["prompt_tokens"] > 0 and shown["generated_tokens"] > 0
 
 
+def test_an_explicit_request_on_a_blank_line_offers_distinct_candidates_that_start_with_code(client):
+    # A blank line in a function after its docstring: where the small model, left alone, ends the
+    # function. Every candidate starts with code at the cursor, none is filler, and taking the last
+    # one is recorded as that one.
+    text = 'def mean(values):\n    """The mean of values, or 0.0 when there are none."""\n    \n'
+    uri = "file:///work/example/mean.py"
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python",
+                                                            "version": 1, "text": text}})  # fmt: skip
+    params = {
+        "textDocument": {"uri": uri},
+        "position": {"line": 2, "character": 4},
+        "context": {"triggerKind": 1},
+    }
+    response = client.wait(client.request_nowait("textDocument/inlineCompletion", params), timeout=WAIT_S)
+    items = response["result"]["items"]
+    texts = [item["insertText"] for item in items]
+    assert 1 <= len(texts) <= 3 and len({" ".join(t.split()) for t in texts}) == len(texts)
+    for suggestion in texts:
+        assert suggestion[:1].strip() and suggestion.strip() not in ("pass", "...", "return")
+    sid = items[0]["command"]["arguments"][0]
+    assert [item["command"]["arguments"] for item in items] == [[sid, n] for n in range(len(items))]
+    client.request("workspace/executeCommand", items[-1]["command"])
+    recent = client.request("hearth/status", {})["result"]["recent"]
+    completion = next(e for e in reversed(recent) if e.get("event") == "completion" and e["id"] == sid)
+    assert completion["candidates"] == len(items)
+    assert {"event": "accepted", "id": sid, "candidate": len(items) - 1}.items() <= recent[-1].items()
+
+
 def test_completion_item_fallback(client):
     response = client.request(
         "textDocument/completion", {"textDocument": {"uri": URI}, "position": END}, timeout=WAIT_S
