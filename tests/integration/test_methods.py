@@ -75,6 +75,20 @@ def test_completion_for_editors_without_inline_support(make_server):
     assert item["command"]["command"] == "hearth.accepted"
 
 
+def test_completion_lists_an_explicit_requests_candidates_in_their_order(make_server):
+    from hearth.model.backend import GenerationResult
+
+    server = make_server([GenerationResult("ue)", "eos", alternatives=(GenerationResult("ues)", "eos"),))])
+    open_app(server, "total = sum(val", "file:///work/project/b.py")
+    params = {"textDocument": {"uri": "file:///work/project/b.py"}, "position": {"line": 0, "character": 15},
+              "context": {"triggerKind": 1}}  # fmt: skip
+    items = server.client.request("textDocument/completion", params)["result"]["items"]
+    assert [item["textEdit"]["newText"] for item in items] == ["value)", "values)"]
+    assert [(item["sortText"], item.get("preselect")) for item in items] == [("0", True), ("1", False)]
+    sid = items[0]["command"]["arguments"][0]
+    assert [item["command"]["arguments"] for item in items] == [[sid, 0], [sid, 1]]
+
+
 def test_did_change_reaches_the_next_prompt(make_server):
     server = make_server([BODY, " + 1"])
     open_app(server)
