@@ -13,6 +13,7 @@ from hearth.agent.changes import FileChange, Sources, unified_diff
 from hearth.agent.chat import ChatRequest, ChatService, fit_history, render_chatml
 from hearth.agent.context import Focus
 from hearth.agent.conversations import ConversationStore, Message
+from hearth.agent.interfaces import interface_problems
 from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
 from hearth.agent.validate import (
@@ -94,6 +95,65 @@ def test_syntax_and_stale_reference_checks():
     assert stale_references([renamed], lambda: [("b.py", "from a import load\n")]) == []
 
 
+LOADER = """from shop.models import Item
+
+RETRIES = 3
+
+
+def fetch(path, retries=RETRIES):
+    return open(path).read()
+
+
+class Reader:
+    def read(self, path):
+        return fetch(path)
+"""
+USERS = [
+    (
+        "shop/app.py",
+        "from shop.loader import RETRIES, fetch\nfrom .loader import Reader\n\n"
+        "print(fetch('a'), fetch('b', 2), Reader().read('c'))\n",
+    ),
+    ("shop/other.py", "def fetch(url, session):\n    pass\n\nfetch('u', None)\n"),  # another fetch
+    ("shop/wild.py", "from shop.loader import fetch\nargs = ()\nfetch(*args)\n"),  # cannot tell
+]
+
+
+def test_an_edit_that_breaks_an_import_or_a_call_elsewhere_is_found_and_one_that_does_not_is_not():
+    def problems(after: str) -> list[str]:
+        return interface_problems([FileChange("shop/loader.py", LOADER, after)], USERS)
+
+    # A required parameter where callers give none, a constant another module imports, gone.
+    broken = LOADER.replace("def fetch(path, retries=RETRIES):", "def fetch(path, timeout, retries=3):")
+    broken = broken.replace("RETRIES = 3\n", "")
+    # The second call in app.py gives the new parameter by position; other.py's fetch is another
+    # function that fits either way; wild.py's call through *args cannot be told.
+    assert problems(broken) == [
+        "shop/app.py:1 imports RETRIES from shop.loader, which no longer defines it after this edit; "
+        "keep RETRIES or update that import",
+        "shop/loader.py:11: fetch needs timeout, which the call does not give after this edit; "
+        "update the call (or give the new parameter a default)",
+        "shop/app.py:4: fetch needs timeout, which the call does not give after this edit; "
+        "update the call (or give the new parameter a default)",
+    ]
+    # A parameter with a default, a method that keeps fitting its bound calls: nothing.
+    assert (
+        problems(
+            LOADER.replace(
+                "def fetch(path, retries=RETRIES):", "def fetch(path, retries=RETRIES, timeout=10):"
+            )
+        )
+        == []
+    )
+    assert problems(LOADER.replace("    def read(self, path):", "    def read(self, path, mode='r'):")) == []
+    # A keyword the function no longer takes.
+    renamed = LOADER.replace("retries=RETRIES):", "attempts=RETRIES):")
+    assert problems(renamed) == []  # nobody passes retries by name
+    keyword = [("shop/k.py", "from shop.loader import fetch\nfetch('a', retries=1)\n")]
+    (found,) = interface_problems([FileChange("shop/loader.py", LOADER, renamed)], keyword)
+    assert found.startswith("shop/k.py:2: fetch has no parameter retries after this edit")
+
+
 PRICING = """def compute_total(items, discount_percent):
     gross = sum(item.price * item.quantity for item in items)
     return round(gross * (1 - discount_percent / 100), 2)
@@ -154,8 +214,8 @@ def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project
     assert result.ok and len(result.attempts) == 2
     assert "`cost` is used but not defined" in result.attempts[0].problem
     assert "`cost` is used but not defined" in backend.requests[1].prompt
-    assert result.checks == ("syntax", "names", "references")
-    assert result.summary.endswith("checked: syntax, names, references")
+    assert result.checks == ("syntax", "names", "references", "imports and calls")
+    assert result.summary.endswith("checked: syntax, names, references, imports and calls")
 
 
 def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):
@@ -393,7 +453,7 @@ def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_name
     assert result.ok and len(result.attempts) == 2, result.message
     assert "tests/test_shelf.py::test_report" in result.attempts[0].problem
     assert "test_pricing" not in result.attempts[0].problem.split(":\n")[0]
-    assert result.checks == ("syntax", "names", "references", "tests")
+    assert result.checks == ("syntax", "names", "references", "imports and calls", "tests")
 
 
 def test_newly_failing_compares_named_failures():

@@ -21,6 +21,7 @@ from hearth.agent.changes import FileChange, Sources
 from hearth.agent.chat import chat_request
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
+from hearth.agent.interfaces import interface_problems
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.tools import PythonTools, ToolFailed, route
 from hearth.agent.validate import (
@@ -249,6 +250,9 @@ class EditAgent:
             checks.append("names")
         problems += stale_references(changes, self._other_texts)
         checks.append("references")
+        if not problems:
+            problems += interface_problems(changes, self._other_texts())
+            checks.append("imports and calls")
         command = self._settings.test_command
         if not problems and command:
             root, timeout = self._sources.root, self._settings.test_timeout_s

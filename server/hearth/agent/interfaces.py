@@ -1,0 +1,170 @@
+"""What an edit to a Python module breaks in the code that uses it: names other modules import
+from it that it no longer defines, and calls that no longer fit a function's new signature.
+
+pyflakes sees one file at a time; these checks read the workspace's other Python files
+with `ast` (nothing runs). Each finding is new with the edit: an import that already
+failed, or a call that did not fit the old signature either (another function of the
+same name, a call through `*args`), is not the edit's doing and is not reported.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hearth.agent.changes import FileChange
+
+
+def module_name(path: str) -> str:
+    """`shelf/pricing.py` -> `shelf.pricing`; a package's `__init__.py` is the package."""
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def _tree(text: str | None) -> ast.Module | None:
+    if text is None:
+        return None
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _top_level_names(tree: ast.Module) -> set[str] | None:
+    """The names a module binds at its top level (what `from module import name` can find);
+    None when it defines `__getattr__`, which may answer any name."""
+    names: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif not isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            stack.extend(ast.iter_child_nodes(node))  # if/try/with/for blocks bind at the top too
+    return None if "__getattr__" in names else names
+
+
+def _imported_from(tree: ast.Module, path: str, module: str) -> list[tuple[str, int]]:
+    """(name, line) for each `from <module> import name` in the file at `path`."""
+    package = module_name(path).rsplit(".", 1)[0] if "/" in path else ""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        source = node.module or ""
+        if node.level:
+            base = package.split(".") if package else []
+            base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+            source = ".".join([*base, *([source] if source else [])])
+        if source == module:
+            found += [(alias.name, node.lineno) for alias in node.names if alias.name != "*"]
+    return found
+
+
+@dataclass(frozen=True)
+class _Signature:
+    positional: tuple[str, ...]
+    """Names that may be given by position, in order (self and cls left out for methods)."""
+    required: frozenset[str]
+    keywords: frozenset[str]
+    star_args: bool
+    star_kwargs: bool
+
+    def rejects(self, call: ast.Call, bound: bool) -> str | None:
+        """Why `call` no longer fits, or None. `bound`: called as a method (`x.name(...)`)."""
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return None  # *args or **kwargs at the call: cannot tell
+        positional = (
+            self.positional[1:] if bound and self.positional[:1] in (("self",), ("cls",)) else self.positional
+        )
+        given = positional[: len(call.args)]
+        if len(call.args) > len(positional) and not self.star_args:
+            return f"takes {len(positional)} positional argument(s) but the call gives {len(call.args)}"
+        named = {k.arg for k in call.keywords if k.arg is not None}
+        unknown = sorted(named - self.keywords) if not self.star_kwargs else []
+        if unknown:
+            return f"has no parameter {', '.join(unknown)}"
+        missing = sorted(self.required - set(given) - named - ({"self", "cls"} if bound else set()))
+        if missing:
+            return f"needs {', '.join(missing)}, which the call does not give"
+        return None
+
+
+def _signatures(tree: ast.Module) -> dict[str, _Signature]:
+    """Each function's and method's signature by name (a name defined twice is left out)."""
+    found: dict[str, _Signature] = {}
+    seen: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = node.args
+        ordered = [*args.posonlyargs, *args.args]
+        defaults = len(args.defaults)
+        required = {a.arg for a in ordered[: len(ordered) - defaults]}
+        required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
+        signature = _Signature(
+            tuple(a.arg for a in ordered),
+            frozenset(required),
+            frozenset(a.arg for a in [*args.args, *args.kwonlyargs]),
+            args.vararg is not None,
+            args.kwarg is not None,
+        )
+        if node.name in seen:
+            found.pop(node.name, None)
+        else:
+            found[node.name] = signature
+        seen.add(node.name)
+    return found
+
+
+def _calls(tree: ast.Module, names: set[str]) -> Iterable[tuple[str, ast.Call, bool]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in names:
+                yield node.func.id, node, False
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in names:
+                yield node.func.attr, node, True
+
+
+def interface_problems(changes: list[FileChange], others: Iterable[tuple[str, str]]) -> list[str]:
+    """Imports of names the edit removed, and calls that fit a function before the edit but not
+    after it, anywhere in the workspace's Python files (the changed ones as edited)."""
+    python = [c for c in changes if c.path.endswith(".py")]
+    if not python:
+        return []
+    changed = {c.path: c.after for c in python}
+    texts = [(path, text) for path, text in changed.items() if text is not None]
+    texts += [(path, text) for path, text in others if path.endswith(".py") and path not in changed]
+    trees = [(path, tree) for path, text in texts if (tree := _tree(text)) is not None]
+    problems: list[str] = []
+    for change in python:
+        before, after = _tree(change.before), _tree(change.after)
+        if before is None:
+            continue
+        module = module_name(change.path)
+        had, has = _top_level_names(before), _top_level_names(after) if after is not None else set()
+        lost = had - has if had is not None and has is not None else set()
+        for path, tree in trees if lost else ():
+            for name, line in _imported_from(tree, path, module):
+                if name in lost:
+                    problems.append(
+                        f"{path}:{line} imports {name} from {module}, which no longer defines it after this "
+                        f"edit; keep {name} or update that import"
+                    )
+        if after is None:
+            continue
+        old, new = _signatures(before), _signatures(after)
+        moved = {name for name in old.keys() & new.keys() if old[name] != new[name]}
+        for path, tree in trees:
+            for name, call, bound in _calls(tree, moved):
+                why = new[name].rejects(call, bound)
+                if why is not None and old[name].rejects(call, bound) is None:
+                    problems.append(
+                        f"{path}:{call.lineno}: {name} {why} after this edit; update the call "
+                        f"(or give the new parameter a default)"
+                    )
+    return problems
