@@ -18,9 +18,11 @@ from hearth.agent.localize import candidate_files, localize, target_definition
 from hearth.agent.tools import route
 from hearth.agent.validate import (
     SuiteRun,
+    covering_tests,
     name_problems,
     newly_failing,
     run_tests,
+    runs_files,
     stale_references,
     syntax_problems,
 )
@@ -453,7 +455,7 @@ def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_name
     assert result.ok and len(result.attempts) == 2, result.message
     assert "tests/test_shelf.py::test_report" in result.attempts[0].problem
     assert "test_pricing" not in result.attempts[0].problem.split(":\n")[0]
-    assert result.checks == ("syntax", "names", "references", "imports and calls", "tests")
+    assert result.checks == ("syntax", "names", "references", "imports and calls", "3 tests")
 
 
 def test_newly_failing_compares_named_failures():
@@ -465,4 +467,32 @@ def test_newly_failing_compares_named_failures():
     assert newly_failing(before, SuiteRun(False, frozenset(), "crash")) is not None
     assert (
         newly_failing(SuiteRun(True, frozenset(), ""), SuiteRun(False, frozenset({"t::a"}), "")) is not None
+    )
+
+
+def test_tests_importing_a_changed_module_run_first_and_a_pytest_command_naming_paths_runs_whole(
+    project,
+):
+    files = [
+        ("tests/test_shelf.py", "from shelf.pricing import tax\n"),
+        ("tests/test_models.py", "import os\n"),  # named after shelf/models.py
+        ("tests/test_other.py", "from shelf import report\n"),
+        ("tests/helpers.py", "from shelf.pricing import tax\n"),  # not a test file
+    ]
+    changed = [FileChange("shelf/pricing.py", "x = 1\n", "x = 2\n"), FileChange("shelf/models.py", "", "")]
+    assert covering_tests(changed, files) == ["tests/test_models.py", "tests/test_shelf.py"]
+    assert runs_files(f"{sys.executable} -m pytest -q", project)
+    assert not runs_files(f"{sys.executable} -m pytest -q tests", project)  # names its own folder
+    assert not runs_files("make test", project)
+    # A draft that breaks a test of the module it edits: the covering run finds it.
+    broken = block("shelf/models.py", "def in_stock(items):\n", "def in_stock(items):\n    return []\n")
+    settings = AgentSettings(
+        max_attempts=1, test_command=f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    )
+    result = EditAgent(ScriptedBackend([broken]), Sources(WorkspaceGuard([project])), settings).run(
+        EditRequest("make in_stock return nothing")
+    )
+    assert (
+        not result.ok
+        and "the tests fail after this edit (tests/test_shelf.py::" in result.attempts[0].problem
     )

@@ -26,9 +26,11 @@ from hearth.agent.localize import Excerpt, candidate_files, localize, target_def
 from hearth.agent.tools import PythonTools, ToolFailed, route
 from hearth.agent.validate import (
     SuiteRun,
+    covering_tests,
     name_problems,
     newly_failing,
     run_tests,
+    runs_files,
     stale_references,
     syntax_problems,
 )
@@ -255,14 +257,32 @@ class EditAgent:
             checks.append("imports and calls")
         command = self._settings.test_command
         if not problems and command:
-            root, timeout = self._sources.root, self._settings.test_timeout_s
-            if self._tests_before is None:  # once per edit request: the workspace as it is
-                self._tests_before = run_tests(command, root, [], timeout)
-            failing = newly_failing(self._tests_before, run_tests(command, root, changes, timeout))
-            checks.append("tests")
+            failing, label = self._tests(command, changes)
+            checks.append(label)
             if failing is not None:
                 problems.append(failing)
         return problems, tuple(checks)
+
+    def _tests(self, command: str, changes: list[FileChange]) -> tuple[str | None, str]:
+        """Why the edit makes a test fail that passed before (None: it does not), and what ran.
+
+        The tests that import a changed module go first: where the edit breaks
+        something they say so soonest, and the whole suite need not run.
+        """
+        root, timeout = self._sources.root, self._settings.test_timeout_s
+        if self._tests_before is None:  # once per edit request: the workspace as it is
+            self._tests_before = run_tests(command, root, [], timeout)
+        if runs_files(command, root):
+            covering = tuple(covering_tests(changes, self._other_texts()))
+            if covering:
+                first = newly_failing(
+                    self._tests_before, run_tests(command, root, changes, timeout, covering)
+                )
+                if first is not None:
+                    return first, "tests"
+        after = run_tests(command, root, changes, timeout)
+        label = f"{after.passed_count} tests" if after.passed_count is not None else "tests"
+        return newly_failing(self._tests_before, after), label
 
     def _other_texts(self) -> list[tuple[str, str]]:
         texts = []

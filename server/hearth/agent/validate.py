@@ -22,6 +22,7 @@ from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
 from hearth.agent.changes import FileChange
+from hearth.agent.interfaces import module_name
 from hearth.agent.sandbox import run_confined
 from hearth.completion.validity import error_count
 from hearth.context.languages import language_of
@@ -147,10 +148,53 @@ class SuiteRun:
     """The tests its output names as failed or in error (pytest's summary lines)."""
     output: str
     """What it printed (capped), with a note when it was stopped."""
+    passed_count: int | None = None
+    """How many tests passed, where the output says (pytest's last line)."""
 
 
-def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: float) -> SuiteRun:
-    """Run the user's test command on a temporary copy of the workspace with the edit applied.
+def runs_files(command: str, root: Path) -> bool:
+    """Whether the test files to run can be added to the command: it runs pytest and names no
+    path of its own (a named `tests` folder would run whole alongside them)."""
+    argv = shlex.split(command)
+    if not any(Path(part).name in ("pytest", "py.test") for part in argv[:3]):
+        return False
+    return not any((root / part).exists() for part in argv[1:] if not part.startswith("-"))
+
+
+def covering_tests(changes: Iterable[FileChange], files: Iterable[tuple[str, str]]) -> list[str]:
+    """The test files that import a changed Python module (or are named after it): run first,
+    they fail soonest where the edit breaks something."""
+    modules = {module_name(c.path) for c in changes if c.path.endswith(".py")}
+    stems = {Path(c.path).stem for c in changes if c.path.endswith(".py")}
+    found = []
+    for path, text in files:
+        name = Path(path).name
+        if not (name.startswith("test_") or name.endswith("_test.py")) or not name.endswith(".py"):
+            continue
+        if name.removeprefix("test_").removesuffix("_test.py").removesuffix(".py") in stems:
+            found.append(path)
+            continue
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+        if imported & modules:
+            found.append(path)
+    return sorted(found)
+
+
+def run_tests(
+    command: str, root: Path, changes: list[FileChange], timeout_s: float, only: tuple[str, ...] = ()
+) -> SuiteRun:
+    """Run the user's test command on a temporary copy of the workspace with the edit applied
+    (`only`: these test files, given to a pytest command as arguments).
 
     No shell; `sandbox.run_confined` keeps it off the network and out of the
     home directory, kills everything it started, and caps its output.
@@ -158,6 +202,7 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
     argv = shlex.split(command)
     if not argv:
         return SuiteRun(True, frozenset(), "")
+    argv += list(only)
     with tempfile.TemporaryDirectory(prefix="hearth-check-") as temp:
         copy = Path(temp) / "workspace"
         shutil.copytree(root, copy, symlinks=True, ignore=_COPY_IGNORE)
@@ -176,7 +221,13 @@ def run_tests(command: str, root: Path, changes: list[FileChange], timeout_s: fl
         )
     if result.returncode is None:
         return SuiteRun(False, frozenset(), result.note)
-    return SuiteRun(result.returncode == 0, _failed_tests(result.output), note + result.output)
+    passed = re.search(r"(\d+) passed", result.output.splitlines()[-1] if result.output.strip() else "")
+    return SuiteRun(
+        result.returncode == 0,
+        _failed_tests(result.output),
+        note + result.output,
+        int(passed.group(1)) if passed else None,
+    )
 
 
 def _failed_tests(output: str) -> frozenset[str]:
