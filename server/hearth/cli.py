@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="without the pyflakes check of drafts (to measure what it catches)")  # fmt: skip
     edits.add_argument("--no-lookup", action="store_true",
                        help="without lookup decoding of drafts (to measure what it buys)")  # fmt: skip
+    edits.add_argument("--no-interface-check", action="store_true",
+                       help="drafts without the imports-and-calls check (to compare)")  # fmt: skip
+    edits.add_argument("--tests", action="store_true",
+                       help="the agent runs the project's own tests (pytest) on each draft")  # fmt: skip
     edits.add_argument("--only", help="only tasks whose name contains this")
     edits.add_argument("--json", action="store_true")
     _model_options(edits)
@@ -279,8 +283,9 @@ def _dispatch(argv: list[str] | None) -> int:
         from hearth.bench.edits import EditChecks, run_edits_bench
 
         checks = EditChecks(
-            grammar=not args.no_grammar, names=not args.no_name_check, lookup=not args.no_lookup
-        )
+            grammar=not args.no_grammar, names=not args.no_name_check, lookup=not args.no_lookup,
+            interfaces=not args.no_interface_check, tests=args.tests,
+        )  # fmt: skip
         return run_edits_bench(settings, checks, args.only, args.json)
     if args.command == "bench" and args.bench_command == "humaneval":
         from hearth.bench.humaneval import run_humaneval_bench

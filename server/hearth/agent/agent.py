@@ -76,6 +76,9 @@ class Attempt:
     seconds: float
     generation: GenerationResult | None = None
     """What the model did for the draft (tokens, timings, lookup drafts)."""
+    refused_by: str = ""
+    """The check that refused the draft (apply, syntax, names, references, imports and calls,
+    tests); empty when it passed."""
 
 
 @dataclass
@@ -118,6 +121,8 @@ class AgentSettings:
     lookup: bool = True
     """Draft tokens from the files being edited (a draft mostly copies them); off only to measure
     what it buys (hearth bench edits --no-lookup)."""
+    interface_check: bool = True
+    """Off only to measure what the imports-and-calls check catches (--no-interface-check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AgentSettings:
@@ -166,7 +171,7 @@ class EditAgent:
                 return EditResult()  # no selection to extract from: let the model try
         except ToolFailed as exc:
             return EditResult(via=name, message=str(exc))
-        problems, checks = self._check(changes)
+        problems, checks, _refused_by = self._check(changes)
         if problems:
             return EditResult(via=name, message="; ".join(problems))
         return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=checks)
@@ -205,10 +210,11 @@ class EditAgent:
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
                 for change in changes:
                     self._sources.guard.resolve(change.path)
-                problems, checks = self._check(changes)
+                problems, checks, refused_by = self._check(changes)
             except (EditFailed, PathRefused) as exc:
-                problems, checks = [str(exc)], ()
-            result.attempts.append(Attempt(draft, "; ".join(problems), self._clock() - started, generated))
+                problems, checks, refused_by = [str(exc)], (), "apply"
+            seconds = self._clock() - started
+            result.attempts.append(Attempt(draft, "; ".join(problems), seconds, generated, refused_by))
             if not problems:
                 result.changes, result.checks = changes, checks
                 result.message = f"drafted by the model in {len(result.attempts)} attempt(s)"
@@ -243,25 +249,31 @@ class EditAgent:
         handle.cancel()
         return GenerationResult(text="", stop_reason="cancelled")
 
-    def _check(self, changes: list[FileChange]) -> tuple[list[str], tuple[str, ...]]:
-        """What is wrong with an edit, and the checks it went through (all passed when nothing is)."""
-        problems = syntax_problems(changes)
-        checks = ["syntax"]
-        if not problems and self._settings.name_check:
-            problems += name_problems(changes)
-            checks.append("names")
-        problems += stale_references(changes, self._other_texts)
-        checks.append("references")
-        if not problems:
-            problems += interface_problems(changes, self._other_texts())
-            checks.append("imports and calls")
+    def _check(self, changes: list[FileChange]) -> tuple[list[str], tuple[str, ...], str]:
+        """What is wrong with an edit, the checks it went through (all passed when nothing is), and
+        the first check that found something ("" when none did)."""
+        checks: list[str] = []
+        stages: list[tuple[str, Callable[[], list[str]], bool]] = [
+            ("syntax", lambda: syntax_problems(changes), True),
+            ("names", lambda: name_problems(changes), self._settings.name_check),
+            ("references", lambda: stale_references(changes, self._other_texts), True),
+            ("imports and calls", lambda: interface_problems(changes, self._other_texts()),
+             self._settings.interface_check),
+        ]  # fmt: skip
+        for name, run, enabled in stages:
+            if not enabled:
+                continue
+            problems = run()
+            checks.append(name)
+            if problems:
+                return problems, tuple(checks), name
         command = self._settings.test_command
-        if not problems and command:
+        if command:
             failing, label = self._tests(command, changes)
             checks.append(label)
             if failing is not None:
-                problems.append(failing)
-        return problems, tuple(checks)
+                return [failing], tuple(checks), "tests"
+        return [], tuple(checks), ""
 
     def _tests(self, command: str, changes: list[FileChange]) -> tuple[str | None, str]:
         """Why the edit makes a test fail that passed before (None: it does not), and what ran.

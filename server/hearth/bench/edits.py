@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -250,6 +251,7 @@ def run_task(
             "checks": list(result.checks),
             "via": result.via,
             "drafts": len(result.attempts),
+            "refused_by": [a.refused_by for a in result.attempts if a.refused_by],
             "well_formed": result.well_formed,
             "seconds": round(seconds, 2),
             "generated_tokens": sum(g.generated_tokens for g in generations),
@@ -275,6 +277,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_mean": round(statistics.fmean(r["seconds"] for r in rows), 2) if rows else None,
         "decode_tokens_per_s": round(generated / (decode_ms / 1000), 1) if decode_ms else None,
         "draft_acceptance": round(accepted / drafted, 3) if drafted else None,
+        "drafts_refused_by": dict(Counter(check for r in rows for check in r["refused_by"]).most_common()),
+        "breaks": [f"{r['task']}: {r['breaks']}" for r in offered if r["breaks"] is not None],
         "by_kind": {
             kind: f"{sum(r['ok'] for r in rows if r['kind'] == kind)}/{sum(r['kind'] == kind for r in rows)}"
             for kind in dict.fromkeys(r["kind"] for r in rows)
@@ -289,6 +293,9 @@ class EditChecks:
     grammar: bool = True
     names: bool = True
     lookup: bool = True
+    interfaces: bool = True
+    tests: bool = False
+    """The agent runs the project's own tests (pytest) as its test command."""
 
 
 def run_edits_bench(settings: Settings, checks: EditChecks, only: str | None, as_json: bool) -> int:
@@ -304,6 +311,8 @@ def run_edits_bench(settings: Settings, checks: EditChecks, only: str | None, as
         "model": status.model_name or status.model_path,
         "grammar": checks.grammar,
         "name_check": checks.names,
+        "interface_check": checks.interfaces,
+        "test_command": checks.tests,
         "lookup": checks.lookup,
         **summarize(rows),
     }
@@ -321,7 +330,8 @@ def _run_tasks(
         baseline = failing_tests(copy_project(Path(temp) / "p"))
     agent_settings = replace(
         AgentSettings.from_settings(settings), grammar=checks.grammar, name_check=checks.names,
-        lookup=checks.lookup,
+        lookup=checks.lookup, interface_check=checks.interfaces,
+        test_command=f"{sys.executable} -m pytest -q -p no:cacheprovider" if checks.tests else "",
     )  # fmt: skip
     rows = []
     for task in tasks:
