@@ -558,6 +558,8 @@ FORK_MIN_LOGPROB = -2.5
 FORK_WITHIN = 16
 """Forks are made in a candidate's first tokens: later ones differ only in what the user reads last."""
 TOP_K = 40
+ALT_GRACE = 4
+"""Tokens the other candidates may still take once the first has ended."""
 
 
 def _branching(request: GenerationRequest) -> bool:
@@ -655,8 +657,17 @@ class BranchDecoder:
         unfolding = Unfolding(self._request.stop, self._stream)
         branches = [_Branch(0, lead, unfolding, len(prompt) - 1, prompt[-1])]
         first_token_at: float | None = None
+        after_main = 0
+        """Steps decoded since the first candidate ended."""
         try:
             while True:
+                if branches[0].stop_reason:
+                    after_main += 1
+                    # The request waits for every candidate: the others get a few tokens to end
+                    # their line, then stop, so that they cost what the first one takes.
+                    for branch in branches[1:]:
+                        if after_main > ALT_GRACE and not branch.stop_reason:
+                            branch.stop_reason = "max_tokens"
                 live = [branch for branch in branches if not branch.stop_reason]
                 if not live:
                     break
@@ -676,7 +687,10 @@ class BranchDecoder:
                         fork = self._fork(row, allowed, token, branch, len(branches), memory)
                         if fork is not None:
                             branches.append(fork)
-                    self._take(branch, token, row)
+                    # Under a lead, the token's likelihood among those the lead allows: a forced
+                    # indentation the model would not have written itself is not its doubt about
+                    # the code that follows (the filter reads these).
+                    self._take(branch, token, allowed)
         finally:
             for branch in branches[1:]:
                 llama_cpp.llama_memory_seq_rm(memory, branch.seq, -1, -1)
