@@ -187,3 +187,14 @@ async def test_a_useless_second_try_keeps_the_first_reason_and_mid_line_samples_
     pipeline, _ = make(backend)
     assert (await pipeline.complete(doc("total = |\n"), automatic=False)).text == "sum(values)"
     assert backend.requests[1].temperature > 0
+
+
+async def test_a_one_line_suggestion_on_a_line_of_its_own_is_not_cut_at_the_cursors_own_line_break():
+    # Text right of the cursor makes it one line; the output starts with the held-back line break
+    # and indentation, which is not the suggestion's first line.
+    backend = ScriptedBackend(["\n    return x\n    more()\n"])
+    pipeline, _ = make(backend)
+    outcome = await pipeline.complete(doc("def f(x):\n    |  # note\n"), automatic=False)
+    assert outcome.decision == "line" and outcome.text == "return x"
+    (request,) = backend.requests
+    assert not request.stop.single_line and request.stop.max_lines == 2

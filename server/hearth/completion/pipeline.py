@@ -280,7 +280,7 @@ class CompletionPipeline:
             control=prompt.control,
             max_tokens=settings.max_tokens,
             deadline_s=settings.deadline_ms / 1000,
-            stop=_with_markers(decision.stop, fmt.stop),
+            stop=_with_markers(after_lead(decision.stop, held_back), fmt.stop),
             use_prompt_cache=settings.prompt_cache,
             stream=True,
             # The model writes the held-back whitespace and the prompt's last token again; asked
@@ -705,6 +705,18 @@ def ranked(shaped: list[_Shaped]) -> _Shaped:
     if not best.filler:
         others = [other for other in others if not other.filler]
     return replace(best, others=tuple(others))
+
+
+def after_lead(stop: StopSpec, held_back: str) -> StopSpec:
+    """The stop rules for output that starts with the held-back whitespace: the line breaks in it
+    are the cursor's own, not lines of the suggestion (a one-line suggestion on a line of its
+    own starts with one)."""
+    breaks = held_back.count("\n")
+    if not breaks:
+        return stop
+    if stop.single_line:
+        return replace(stop, single_line=False, max_lines=1 + breaks)
+    return replace(stop, max_lines=stop.max_lines + breaks)
 
 
 def _with_markers(stop: StopSpec, markers: tuple[str, ...]) -> StopSpec:
