@@ -117,8 +117,8 @@ def has_docstring(path: str, function: str) -> Check:
 
 def runs(snippet: str) -> Check:
     def check(root: Path) -> str | None:
-        result = subprocess.run([sys.executable, "-c", snippet], cwd=root, capture_output=True, text=True,
-                                timeout=60)  # fmt: skip
+        result = subprocess.run([sys.executable, "-c", snippet], cwd=root, env=_project_env(root),
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
         return None if result.returncode == 0 else (result.stderr.strip().splitlines() or ["failed"])[-1]
 
     return check
