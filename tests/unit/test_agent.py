@@ -216,8 +216,8 @@ def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project
     assert result.ok and len(result.attempts) == 2
     assert "`cost` is used but not defined" in result.attempts[0].problem
     assert "`cost` is used but not defined" in backend.requests[1].prompt
-    assert result.checks == ("syntax", "names", "references", "imports and calls")
-    assert result.summary.endswith("checked: syntax, names, references, imports and calls")
+    assert result.checks == ("syntax", "names", "references", "imports and calls", "code unchanged")
+    assert result.summary.endswith("checked: syntax, names, references, imports and calls, code unchanged")
 
 
 def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):
@@ -458,7 +458,7 @@ def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_name
     command = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
     settings = AgentSettings(max_attempts=3, test_command=command)
     result = EditAgent(backend, Sources(WorkspaceGuard([project])), settings).run(
-        EditRequest("add a docstring to format_price")
+        EditRequest("tidy format_price")
     )
     assert result.ok and len(result.attempts) == 2, result.message
     assert "tests/test_shelf.py::test_report" in result.attempts[0].problem
@@ -504,3 +504,26 @@ def test_tests_importing_a_changed_module_run_first_and_a_pytest_command_naming_
         not result.ok
         and "the tests fail after this edit (tests/test_shelf.py::" in result.attempts[0].problem
     )
+
+
+def test_an_edit_asked_only_to_document_must_leave_the_code_as_it_ran(project):
+    from hearth.agent.interfaces import behaviour_changes, documents_only
+
+    assert documents_only("add a docstring to total_value") and documents_only("add type hints to tax")
+    assert not documents_only("fix apply_discount and document it")
+    assert not documents_only("add a method restock(self, amount) to Item")
+    before = "def total(items):\n    return sum(items)\n"
+    documented = (
+        'def total(items: list[int]) -> int:\n    """The sum."""\n    # all of them\n    return sum(items)\n'
+    )
+    rewritten = 'def total(items):\n    """The sum."""\n    return sum(items) + 0\n'
+    assert behaviour_changes([FileChange("m.py", before, documented)]) == []
+    assert behaviour_changes([FileChange("m.py", before, rewritten)]) == ["m.py"]
+    # The agent refuses the draft that rewrote the body and says why.
+    draft = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
+                  'def total_value(items):\n    """Sum."""\n    total = 1.0\n')  # fmt: skip
+    good = block("shelf/models.py", "def total_value(items):\n", 'def total_value(items):\n    """Sum."""\n')
+    agent = EditAgent(ScriptedBackend([draft, good]), Sources(WorkspaceGuard([project])), AgentSettings())
+    result = agent.run(EditRequest("add a docstring to total_value"))
+    assert result.ok and result.attempts[0].refused_by == "code unchanged"
+    assert "code unchanged" in result.checks

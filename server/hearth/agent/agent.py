@@ -21,7 +21,7 @@ from hearth.agent.changes import FileChange, Sources
 from hearth.agent.chat import chat_request
 from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
-from hearth.agent.interfaces import interface_problems
+from hearth.agent.interfaces import behaviour_changes, documents_only, interface_problems
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.tools import PythonTools, ToolFailed, route
 from hearth.agent.validate import (
@@ -210,7 +210,7 @@ class EditAgent:
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
                 for change in changes:
                     self._sources.guard.resolve(change.path)
-                problems, checks, refused_by = self._check(changes)
+                problems, checks, refused_by = self._check(changes, documents_only(request.instruction))
             except (EditFailed, PathRefused) as exc:
                 problems, checks, refused_by = [str(exc)], (), "apply"
             seconds = self._clock() - started
@@ -249,9 +249,12 @@ class EditAgent:
         handle.cancel()
         return GenerationResult(text="", stop_reason="cancelled")
 
-    def _check(self, changes: list[FileChange]) -> tuple[list[str], tuple[str, ...], str]:
+    def _check(
+        self, changes: list[FileChange], documenting: bool = False
+    ) -> tuple[list[str], tuple[str, ...], str]:
         """What is wrong with an edit, the checks it went through (all passed when nothing is), and
-        the first check that found something ("" when none did)."""
+        the first check that found something ("" when none did). `documenting`: the instruction asks
+        only for docstrings, comments or type hints, so the code must run as before."""
         checks: list[str] = []
         stages: list[tuple[str, Callable[[], list[str]], bool]] = [
             ("syntax", lambda: syntax_problems(changes), True),
@@ -259,6 +262,7 @@ class EditAgent:
             ("references", lambda: stale_references(changes, self._other_texts), True),
             ("imports and calls", lambda: interface_problems(changes, self._other_texts()),
              self._settings.interface_check),
+            ("code unchanged", lambda: _documents_only(changes), documenting),
         ]  # fmt: skip
         for name, run, enabled in stages:
             if not enabled:
@@ -302,6 +306,14 @@ class EditAgent:
             if language_of(relative) is not None and (text := self._sources.read(relative)) is not None:
                 texts.append((relative, text))
         return texts
+
+
+def _documents_only(changes: list[FileChange]) -> list[str]:
+    return [
+        f"{path}: the instruction asks only for docstrings, comments or type hints, but this edit "
+        "changes the code too; keep every statement as it was and add only what was asked"
+        for path in behaviour_changes(changes)
+    ]
 
 
 def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> list[Message]:

@@ -1,5 +1,6 @@
 """What an edit to a Python module breaks in the code that uses it: names other modules import
-from it that it no longer defines, and calls that no longer fit a function's new signature.
+from it that it no longer defines, calls that no longer fit a function's new signature, and
+code that changed where the instruction asked only for docstrings, comments or type hints.
 
 pyflakes sees one file at a time; these checks read the workspace's other Python files
 with `ast` (nothing runs). Each finding is new with the edit: an import that already
@@ -10,8 +11,10 @@ same name, a call through `*args`), is not the edit's doing and is not reported.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hearth.agent.changes import FileChange
 
@@ -168,3 +171,68 @@ def interface_problems(changes: list[FileChange], others: Iterable[tuple[str, st
                         f"(or give the new parameter a default)"
                     )
     return problems
+
+
+_DOCUMENTING = re.compile(
+    r"\b(docstrings?|type hints?|type annotations?|annotate|annotations?|comments?|document)\b", re.IGNORECASE
+)
+_CHANGING = re.compile(
+    r"\b(fix|make|raise|return|add (?:a |an )?(?:method|function|parameter|argument|class)|remove|rename|"
+    r"replace|change|implement|handle|validate)\b",
+    re.IGNORECASE,
+)
+
+
+def documents_only(instruction: str) -> bool:
+    """Whether the instruction asks only for docstrings, comments or type hints: then the code's
+    behaviour must stay what it was."""
+    return bool(_DOCUMENTING.search(instruction)) and not _CHANGING.search(instruction)
+
+
+class _Strip(ast.NodeTransformer):
+    """Docstrings and annotations out: what is left is what runs."""
+
+    def _body(self, node: Any) -> Any:
+        self.generic_visit(node)
+        body = node.body
+        first = body[0] if body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_ClassDef = _body
+
+    def visit_FunctionDef(self, node: Any) -> Any:
+        node.returns = None
+        return self._body(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_arg(self, node: ast.arg) -> ast.arg:
+        node.annotation = None
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
+        if node.value is None:
+            return None
+        return ast.Assign(targets=[node.target], value=node.value, lineno=node.lineno)
+
+
+def behaviour_changes(changes: list[FileChange]) -> list[str]:
+    """The Python files whose code (docstrings, comments and annotations aside) an edit changed."""
+    changed = []
+    for change in changes:
+        if not change.path.endswith(".py"):
+            continue
+        before, after = _tree(change.before), _tree(change.after)
+        if before is None or after is None:
+            if change.before != change.after:
+                changed.append(change.path)
+            continue
+        if ast.dump(_Strip().visit(before)) != ast.dump(_Strip().visit(after)):
+            changed.append(change.path)
+    return changed
