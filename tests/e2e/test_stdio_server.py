@@ -192,7 +192,7 @@ def test_typing_the_suggestion_along_gets_the_rest_of_it_at_once(client):
     response = client.wait(inline(client, position(text, offset + len(typed)), trigger=2), timeout=WAIT_S)
     item = response["result"]["items"][0]
     assert item["insertText"] == suggestion[len(typed) :]
-    assert item["command"]["arguments"] == [sid]  # the same suggestion, continued
+    assert item["command"]["arguments"] == [sid, 0]  # the same suggestion, continued
     recent = client.request("hearth/status", {})["result"]["recent"]
     assert len([e for e in recent if e["event"] == "completion"]) == before  # no new request
     assert {"event": "continued", "id": sid, "typed_chars": len(typed)} in recent
