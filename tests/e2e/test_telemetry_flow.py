@@ -76,7 +76,7 @@ def test_events_reach_the_database_and_code_does_not(private_data_dir: Path):
         by_sid.setdefault(row["sid"], []).append(row["kind"])
     assert by_sid[sid1] == ["requested", "generated", "offered", "shown", "accepted"]
     partial = next(e for e in events if e["sid"] == sid1 and e["kind"] == "accepted")
-    assert partial["data"] == {"accepted_chars": 3, "kind": "partial"}
+    assert partial["data"] == {"accepted_chars": 3, "kind": "partial", "candidate": 0}
     assert by_sid[sid2][-1] == "rejected"
     assert (
         next(e for e in events if e["sid"] == sid2 and e["kind"] == "rejected")["data"]["reason"]
