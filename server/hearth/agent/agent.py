@@ -11,6 +11,7 @@ Nothing here writes a file: the result is a list of `FileChange`s.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -256,11 +257,13 @@ class EditAgent:
         the first check that found something ("" when none did). `documenting`: the instruction asks
         only for docstrings, comments or type hints, so the code must run as before."""
         checks: list[str] = []
+        # The workspace's other files, read once for every check that needs them.
+        others = functools.cache(self._other_texts)
         stages: list[tuple[str, Callable[[], list[str]], bool]] = [
             ("syntax", lambda: syntax_problems(changes), True),
             ("names", lambda: name_problems(changes), self._settings.name_check),
-            ("references", lambda: stale_references(changes, self._other_texts), True),
-            ("imports and calls", lambda: interface_problems(changes, self._other_texts()),
+            ("references", lambda: stale_references(changes, others), True),
+            ("imports and calls", lambda: interface_problems(changes, others()),
              self._settings.interface_check),
             ("code unchanged", lambda: _documents_only(changes), documenting),
         ]  # fmt: skip
@@ -273,13 +276,15 @@ class EditAgent:
                 return problems, tuple(checks), name
         command = self._settings.test_command
         if command:
-            failing, label = self._tests(command, changes)
+            failing, label = self._tests(command, changes, others)
             checks.append(label)
             if failing is not None:
                 return [failing], tuple(checks), "tests"
         return [], tuple(checks), ""
 
-    def _tests(self, command: str, changes: list[FileChange]) -> tuple[str | None, str]:
+    def _tests(
+        self, command: str, changes: list[FileChange], others: Callable[[], list[tuple[str, str]]]
+    ) -> tuple[str | None, str]:
         """Why the edit makes a test fail that passed before (None: it does not), and what ran.
 
         The tests that import a changed module go first: where the edit breaks
@@ -289,7 +294,7 @@ class EditAgent:
         if self._tests_before is None:  # once per edit request: the workspace as it is
             self._tests_before = run_tests(command, root, [], timeout)
         if runs_files(command, root):
-            covering = tuple(covering_tests(changes, self._other_texts()))
+            covering = tuple(covering_tests(changes, others()))
             if covering:
                 first = newly_failing(
                     self._tests_before, run_tests(command, root, changes, timeout, covering)

@@ -429,10 +429,7 @@ class _DecodeState:
         return False
 
     def record(self, token: int, text_end: int) -> None:
-        logits = self.last_logits()
-        top = float(logits.max())
-        log_total = top + math.log(float(_exp_sum(logits, top)))
-        self.logprobs.append(float(logits[token]) - log_total)
+        self.logprobs.append(_logprob(self.last_logits(), token))
         self.ends.append(text_end)
 
 
