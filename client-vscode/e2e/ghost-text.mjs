@@ -2,6 +2,7 @@
 // take a screenshot, press Tab, save. Prints one JSON line with what it saw.
 // Usage: node ghost-text.mjs URL FILE_NAME LINE TEXT_TO_TYPE SCREENSHOT [tab|word]
 import { chromium } from "playwright-core";
+import { openFile } from "./quick-input.mjs";
 
 const [url, fileName, line, typed, screenshot, accept = "tab"] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -18,12 +19,7 @@ try {
   const status = page.locator(".statusbar-item", { has: page.locator(".codicon-flame") });
   await status.first().waitFor({ timeout: 180_000 });
   result.statusBefore = await status.first().innerText();
-  await page.keyboard.press("Control+P");
-  await page.keyboard.type(fileName);
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
-  await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30_000 });
-  await page.locator(".monaco-editor .view-lines").first().click();
+  await openFile(page, fileName);
   // Go to the line: Ctrl+G, then the end of it.
   await page.keyboard.press("Control+G");
   await page.keyboard.type(line);

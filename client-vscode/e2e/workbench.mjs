@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { chromium } from "playwright-core";
+import { openFile, pick } from "./quick-input.mjs";
 
 const [url, filePath, instruction, shots] = process.argv.slice(2);
 const fileName = basename(filePath);
@@ -31,10 +32,7 @@ async function applyInPreview(panel, look) {
 }
 
 async function saveAll() {
-  await page.keyboard.press("F1");
-  await page.keyboard.type("File: Save All");
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
+  await pick(page, "F1", "File: Save All");
   await page.waitForTimeout(2000);
 }
 
@@ -67,16 +65,8 @@ try {
   await page.screenshot({ path: `${shots}-chat.png` });
 
   // Edit with Hearth on the open file: the refactor preview must appear before anything changes.
-  await page.keyboard.press("Control+P");
-  await page.keyboard.type(fileName);
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
-  await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30_000 });
-  await page.locator(".monaco-editor .view-lines").first().click();
-  await page.keyboard.press("F1");
-  await page.keyboard.type("Edit with Hearth");
-  await page.waitForTimeout(500);
-  await page.keyboard.press("Enter");
+  await openFile(page, fileName);
+  await pick(page, "F1", "Edit with Hearth");
   const box = page.locator(".quick-input-widget input");
   await box.waitFor({ timeout: 30_000 });
   await box.fill(instruction);
