@@ -186,6 +186,11 @@ def test_candidates_share_one_prompt_the_first_is_the_greedy_answer_and_they_dif
             "repetition",
         )
         assert len(alternative.token_logprobs) == alternative.generated_tokens
+        # It ends with the line it forked on: no line break after the text it shares with the first.
+        first, other = branched.text, alternative.text
+        pairs = zip(first, other, strict=False)
+        shared = next((at for at, (a, b) in enumerate(pairs) if a != b), min(len(first), len(other)))
+        assert other.count("\n") <= other[:shared].count("\n"), (first, other)
     # The prompt was read once, and the cache holds it for the next request (the other sequences
     # are gone: a request that follows finds the first candidate's cells only).
     again = engine.generate(_request(prompt, candidates=3), Value("i", 0))
