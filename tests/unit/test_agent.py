@@ -200,8 +200,45 @@ def test_findings_already_there_and_harmless_ones_do_not_block():
     edited = messy.replace("return undefined_before", "value = 2\n    return undefined_before")
     # An unused import and an unused local are not failures, and the old undefined name is not new.
     assert name_problems([FileChange("m.py", messy, edited)]) == []
-    # Non-Python files and deleted files are not the name check's business.
-    assert name_problems([FileChange("a.js", "x", "y"), FileChange("m.py", messy, None)]) == []
+    # Languages whose grammar has no locals query (Go) and deleted files are not its business.
+    go = "package p\n\nfunc f() int { x := 1; return x }\n"
+    assert (
+        name_problems([FileChange("a.go", go, go.replace("x := 1; ", "")), FileChange("m.py", messy, None)])
+        == []
+    )
+
+
+PRICING_JS = """import { round2 } from './util.js';
+
+export function computeTotal(items, discountPercent = 0) {
+  const gross = items.reduce((sum, item) => sum + item.price, 0);
+  for (const { price } of items) { console.log(price); }
+  return round2(gross * (1 - discountPercent / 100));
+}
+
+function helper(...rest) { return rest.length; }
+"""
+
+
+@pytest.mark.parametrize("path", ["shop/pricing.js", "shop/pricing.ts"])
+def test_javascript_and_typescript_edits_that_lose_a_definition_are_found_by_scope(path):
+    gone = PRICING_JS.replace("  const gross = items.reduce((sum, item) => sum + item.price, 0);\n", "")
+    problems = name_problems([FileChange(path, PRICING_JS, gone)])
+    assert len(problems) == 1 and problems[0].startswith(f"{path}:5: `gross` is used but no longer defined")
+    # Used in another function, where its definition does not reach.
+    elsewhere = PRICING_JS.replace("return rest.length;", "return rest.length + gross;")
+    assert [p.split(":")[1] for p in name_problems([FileChange(path, PRICING_JS, elsewhere)])] == ["9"]
+    unimported = PRICING_JS.replace("import { round2 } from './util.js';\n", "")
+    assert "`round2`" in " ".join(name_problems([FileChange(path, PRICING_JS, unimported)]))
+
+
+def test_new_uses_of_globals_and_names_already_unresolved_do_not_block_javascript():
+    # `console` and `window` are defined nowhere in the file: the scope model cannot know them.
+    added = PRICING_JS + "console.log(window.location, helper(), computeTotal([]));\n"
+    assert name_problems([FileChange("a.js", PRICING_JS, added)]) == []
+    # A `var` used outside its block resolves nowhere in this model, before as after.
+    hoisted = "function f() {\n  if (1) { var v = 1; }\n  return v;\n}\n"
+    assert name_problems([FileChange("b.js", hoisted, hoisted.replace("return v;", "return v + 1;"))]) == []
 
 
 def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project):

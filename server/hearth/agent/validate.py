@@ -1,6 +1,7 @@
 """Checks an edit must pass before anyone sees it: it parses, it leaves no name undefined
-(pyflakes, scope by scope, for Python), renamed names are updated elsewhere, and the user's
-test command (when configured and allowed) still passes.
+(pyflakes, scope by scope, for Python; tree-sitter's `locals` scopes for JavaScript and
+TypeScript), renamed names are updated elsewhere, and the user's test command (when
+configured and allowed) still passes.
 
 Every check returns sentences the model can act on in its next attempt. The static checks
 compare the file after the edit with the file before it, so code that was already unclean
@@ -24,6 +25,7 @@ from pyflakes import messages as pyflakes_messages
 from hearth.agent.changes import FileChange
 from hearth.agent.interfaces import module_name
 from hearth.agent.sandbox import run_confined
+from hearth.agent.scopes import lost_definitions
 from hearth.completion.validity import error_count
 from hearth.context.languages import language_of
 from hearth.context.syntax import outline
@@ -81,10 +83,19 @@ def _key(message: pyflakes_messages.Message) -> tuple[str, str]:
 
 
 def name_problems(changes: Iterable[FileChange]) -> list[str]:
-    """What pyflakes finds in Python files after the edit that it did not find before."""
-    problems = []
+    """What pyflakes finds in Python files after the edit that it did not find before; in
+    languages with a tree-sitter `locals` query, uses no definition reaches any more."""
+    problems: list[str] = []
     for change in changes:
-        if language_of(change.path) != "python" or change.after is None:
+        language = language_of(change.path)
+        if language is None or change.after is None:
+            continue
+        if language != "python":
+            problems.extend(
+                f"{change.path}:{lost.line}: `{lost.name}` is used but no longer defined where it is "
+                f"used after this edit; keep its definition, or stop using it"
+                for lost in lost_definitions(language, change.before, change.after) or ()
+            )
             continue
         before = {_key(m) for m in _findings(change.path, change.before)}
         for message in _findings(change.path, change.after):
