@@ -556,11 +556,52 @@ def test_an_edit_asked_only_to_document_must_leave_the_code_as_it_ran(project):
     rewritten = 'def total(items):\n    """The sum."""\n    return sum(items) + 0\n'
     assert behaviour_changes([FileChange("m.py", before, documented)]) == []
     assert behaviour_changes([FileChange("m.py", before, rewritten)]) == ["m.py"]
-    # The agent refuses the draft that rewrote the body and says why.
-    draft = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
-                  'def total_value(items):\n    """Sum."""\n    total = 1.0\n')  # fmt: skip
-    good = block("shelf/models.py", "def total_value(items):\n", 'def total_value(items):\n    """Sum."""\n')
-    agent = EditAgent(ScriptedBackend([draft, good]), Sources(WorkspaceGuard([project])), AgentSettings())
+    # The agent refuses a draft that only rewrote the body, and says why; from one that documented
+    # the function and rewrote its body, it keeps the docstring on the code as it was.
+    original = (project / "shelf/models.py").read_text()
+    rewrite = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
+                    "def total_value(items):\n    total = 1.0\n")  # fmt: skip
+    documented_and_rewritten = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
+                                     'def total_value(items):\n    """Sum."""\n    total = 1.0\n')  # fmt: skip
+    agent = EditAgent(
+        ScriptedBackend([rewrite, documented_and_rewritten]),
+        Sources(WorkspaceGuard([project])),
+        AgentSettings(),
+    )
     result = agent.run(EditRequest("add a docstring to total_value"))
-    assert result.ok and result.attempts[0].refused_by == "code unchanged"
-    assert "code unchanged" in result.checks
+    assert result.ok and len(result.attempts) == 2 and result.attempts[0].refused_by == "code unchanged"
+    assert "keep every statement as it was" in result.attempts[0].problem
+    expected = original.replace("def total_value(items):\n", 'def total_value(items):\n    """Sum."""\n')
+    assert [change.after for change in result.changes] == [expected]
+    assert (
+        "code unchanged" in result.checks and "only its docstrings and type hints are kept" in result.message
+    )
+
+
+def test_what_a_documenting_draft_keeps_is_its_docstrings_and_annotated_signatures_on_the_old_code():
+    from hearth.agent.salvage import documentation_of
+
+    before = (
+        "import os\n\n\ndef discount(price, percent=0):\n    return price - price * percent / 100\n\n\n"
+        "class Item:\n    def restock(self, amount):\n        self.quantity += amount\n\n\n"
+        'def tax(price):\n    """Tax."""\n    return price * 0.2\n'
+    )
+    draft = (
+        "import os\n\n\ndef discount(price: float, percent: float = 0) -> float:\n"
+        '    """Price after the discount."""\n    cut = price * percent / 100\n    return price - cut\n\n\n'
+        'class Item:\n    """A stock item."""\n\n    def restock(self, amount: int) -> None:\n'
+        "        self.quantity = self.quantity + amount\n\n\n"
+        'def tax(price):\n    """Tax due on price."""\n    return round(price * 0.2, 2)\n'
+    )
+    assert documentation_of(before, draft) == (
+        "import os\n\n\ndef discount(price: float, percent: float = 0) -> float:\n"
+        '    """Price after the discount."""\n    return price - price * percent / 100\n\n\n'
+        'class Item:\n    """A stock item."""\n\n    def restock(self, amount: int) -> None:\n'
+        "        self.quantity += amount\n\n\n"
+        'def tax(price):\n    """Tax due on price."""\n    return price * 0.2\n'
+    )
+    # A signature that changed more than its annotations (a default) is not taken; nor is code alone.
+    defaulted = before.replace("def discount(price, percent=0):", "def discount(price: float, percent=5):")
+    assert documentation_of(before, defaulted) is None
+    assert documentation_of(before, before.replace("* 0.2", "* 0.3")) is None
+    assert documentation_of(before, "def broken(:\n") is None

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
@@ -24,6 +24,7 @@ from hearth.agent.context import Focus, fenced
 from hearth.agent.conversations import Message
 from hearth.agent.interfaces import behaviour_changes, documents_only, interface_problems
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
+from hearth.agent.salvage import documentation_of
 from hearth.agent.tools import PythonTools, ToolFailed, route
 from hearth.agent.validate import (
     SuiteRun,
@@ -214,11 +215,18 @@ class EditAgent:
                 problems, checks, refused_by = self._check(changes, documents_only(request.instruction))
             except (EditFailed, PathRefused) as exc:
                 problems, checks, refused_by = [str(exc)], (), "apply"
+            kept = _documentation(changes) if refused_by == "code unchanged" else None
+            if kept is not None:
+                kept_problems, kept_checks, _ = self._check(kept, True)
+                if not kept_problems:
+                    changes, checks, problems, refused_by = kept, kept_checks, [], ""
             seconds = self._clock() - started
             result.attempts.append(Attempt(draft, "; ".join(problems), seconds, generated, refused_by))
             if not problems:
                 result.changes, result.checks = changes, checks
                 result.message = f"drafted by the model in {len(result.attempts)} attempt(s)"
+                if kept is not None:
+                    result.message += "; only its docstrings and type hints are kept, not its code changes"
                 return result
             feedback = "; ".join(problems)
             log.info("edit attempt failed: %s", feedback)
@@ -311,6 +319,23 @@ class EditAgent:
             if language_of(relative) is not None and (text := self._sources.read(relative)) is not None:
                 texts.append((relative, text))
         return texts
+
+
+def _documentation(changes: list[FileChange]) -> list[FileChange] | None:
+    """A draft asked only to document code that changed the code too, with the code as it was and
+    only the draft's docstrings and type hints (None: nothing of the kind to keep)."""
+    kept = []
+    for change in changes:
+        if not behaviour_changes([change]):
+            kept.append(change)
+            continue
+        if change.before is None or change.after is None:
+            return None
+        documented = documentation_of(change.before, change.after)
+        if documented is None:
+            return None
+        kept.append(replace(change, after=documented))
+    return kept
 
 
 def _documents_only(changes: list[FileChange]) -> list[str]:
