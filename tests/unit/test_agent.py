@@ -557,12 +557,12 @@ def test_an_edit_asked_only_to_document_must_leave_the_code_as_it_ran(project):
     assert behaviour_changes([FileChange("m.py", before, documented)]) == []
     assert behaviour_changes([FileChange("m.py", before, rewritten)]) == ["m.py"]
     # The agent refuses a draft that only rewrote the body, and says why; from one that documented
-    # the function and rewrote its body, it keeps the docstring on the code as it was.
+    # the function and broke its body, it keeps the docstring on the code as it was.
     original = (project / "shelf/models.py").read_text()
     rewrite = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
                     "def total_value(items):\n    total = 1.0\n")  # fmt: skip
     documented_and_rewritten = block("shelf/models.py", "def total_value(items):\n    total = 0.0\n",
-                                     'def total_value(items):\n    """Sum."""\n    total = 1.0\n')  # fmt: skip
+                                     'def total_value(items):\n    """Sum."""\n    total = start\n')  # fmt: skip
     agent = EditAgent(
         ScriptedBackend([rewrite, documented_and_rewritten]),
         Sources(WorkspaceGuard([project])),

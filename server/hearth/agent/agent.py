@@ -215,7 +215,9 @@ class EditAgent:
                 problems, checks, refused_by = self._check(changes, documents_only(request.instruction))
             except (EditFailed, PathRefused) as exc:
                 problems, checks, refused_by = [str(exc)], (), "apply"
-            kept = _documentation(changes) if refused_by == "code unchanged" else None
+            # Asked only to document, a draft that failed any check may still hold what was asked.
+            documenting = refused_by not in ("", "apply") and documents_only(request.instruction)
+            kept = _documentation(changes) if documenting else None
             if kept is not None:
                 kept_problems, kept_checks, _ = self._check(kept, True)
                 if not kept_problems:
