@@ -605,3 +605,49 @@ def test_what_a_documenting_draft_keeps_is_its_docstrings_and_annotated_signatur
     assert documentation_of(before, defaulted) is None
     assert documentation_of(before, before.replace("* 0.2", "* 0.3")) is None
     assert documentation_of(before, "def broken(:\n") is None
+
+
+def test_unused_imports_leave_exactly_the_names_pyflakes_finds_unused():
+    from hearth.agent.unused_imports import NothingToRemove, remove_unused_imports
+
+    text = (
+        "import os\n\nimport numpy as np\nfrom a import b, keep\nfrom typing import (\n    List,\n    Dict,\n)\n\n\n"
+        "def f():\n    import json; json.dumps(1)\n    return keep, Dict\n"
+    )
+    assert remove_unused_imports("m.py", text) == (
+        "from a import keep\nfrom typing import Dict\n\n\n"
+        "def f():\n    import json; json.dumps(1)\n    return keep, Dict\n"
+    )
+    assert remove_unused_imports("m.py", text, "os").startswith("import numpy as np\nfrom a import b, keep\n")
+    assert remove_unused_imports("m.py", text, "np").startswith("import os\n\nfrom a import b, keep\n")
+    with pytest.raises(NothingToRemove, match="`keep` is not an unused import"):
+        remove_unused_imports("m.py", text, "keep")
+    with pytest.raises(NothingToRemove, match="no unused imports"):
+        remove_unused_imports("m.py", "import os\nos.getcwd()\n")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "args"),
+    [
+        ("remove the unused import os from format_report's module report.py", ("os", "report.py")),
+        ("Remove unused imports from shelf/report.py", ("", "shelf/report.py")),
+        ("delete all unused imports", ("", "")),
+    ],
+)
+def test_an_instruction_to_remove_unused_imports_goes_to_the_tool(instruction, args):
+    assert route(instruction) == ("remove_unused_imports", args)
+
+
+def test_the_agent_removes_the_unused_import_without_the_model(project):
+    original = (project / "shelf/report.py").read_text()
+    backend = ScriptedBackend([])
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings())
+    result = agent.run(EditRequest("remove the unused import os from format_report's module report.py"))
+    assert result.ok and result.via == "remove_unused_imports" and backend.requests == []
+    assert [(c.path, c.after) for c in result.changes] == [
+        ("shelf/report.py", original.replace("import os\n\n", "", 1))
+    ]
+    assert "syntax" in result.checks and "names" in result.checks
+    # Asked for an import the file uses, it says so instead of guessing.
+    refused = agent.run(EditRequest("remove the unused import format_price from report.py"))
+    assert not refused.ok and "`format_price` is not an unused import" in refused.message

@@ -26,6 +26,7 @@ from hearth.agent.interfaces import behaviour_changes, documents_only, interface
 from hearth.agent.localize import Excerpt, candidate_files, localize, target_definition
 from hearth.agent.salvage import documentation_of
 from hearth.agent.tools import PythonTools, ToolFailed, route
+from hearth.agent.unused_imports import NothingToRemove, remove_unused_imports
 from hearth.agent.validate import (
     SuiteRun,
     covering_tests,
@@ -167,6 +168,11 @@ class EditAgent:
         try:
             if name == "rename":
                 changes = tools.rename(args[0], args[1])
+            elif name == "remove_unused_imports":
+                path = self._python_file(args[1], request)
+                if path is None:
+                    return EditResult()  # no file named or focused: let the model find it
+                changes = [self._without_unused_imports(path, args[0] or None)]
             elif request.focus is not None and language_of(request.focus.path) == "python":
                 changes = tools.extract(name.removeprefix("extract_"), args[0], request.focus)
             else:
@@ -177,6 +183,27 @@ class EditAgent:
         if problems:
             return EditResult(via=name, message="; ".join(problems))
         return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=checks)
+
+    def _python_file(self, named: str, request: EditRequest) -> str | None:
+        """The workspace file an instruction names (by its end: `report.py`), or the one in focus."""
+        if named:
+            found = [p for p in self._sources.files() if p == named or p.endswith("/" + named)]
+            if len(found) > 1:
+                raise ToolFailed(f"{named} names several files ({', '.join(found[:4])}); give its path")
+            if found:
+                return found[0]
+        if request.focus is not None and language_of(request.focus.path) == "python":
+            return request.focus.path
+        return None
+
+    def _without_unused_imports(self, path: str, name: str | None) -> FileChange:
+        text = self._sources.read(path)
+        if text is None:
+            raise ToolFailed(f"cannot read {path}")
+        try:
+            return FileChange(path, text, remove_unused_imports(path, text, name))
+        except NothingToRemove as exc:
+            raise ToolFailed(str(exc)) from exc
 
     # -- the model -----------------------------------------------------------
 

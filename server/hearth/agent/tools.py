@@ -1,4 +1,5 @@
-"""Deterministic Python refactorings through jedi: rename, references, extract variable/function.
+"""Deterministic Python refactorings through jedi: rename, references, extract variable/function;
+and which instructions ask for one of them or for removing unused imports (unused_imports).
 
 Where one of these fits the instruction it beats any model: it is exact and
 instant. Each returns plain `FileChange`s for the agent's usual checks, or
@@ -39,6 +40,13 @@ _EXTRACT = re.compile(
     re.IGNORECASE,
 )
 
+_UNUSED_IMPORTS = re.compile(
+    r"\b(?:remove|delete|drop|clean\s+up)\s+(?:the\s+|all\s+|any\s+)?unused\s+imports?\b(?:\s+`?([\w.]+)`?)?",
+    re.IGNORECASE,
+)
+_NOT_NAMES = {"from", "in", "of", "and"}
+_PY_FILE = re.compile(r"[\w./-]+\.pyi?\b")
+
 
 def route(instruction: str) -> tuple[str, tuple[str, ...]] | None:
     """The deterministic tool an instruction asks for, with its arguments, if any."""
@@ -47,6 +55,12 @@ def route(instruction: str) -> tuple[str, tuple[str, ...]] | None:
     if match := _EXTRACT.search(instruction):
         kind = "function" if match.group(1).lower() in ("function", "method") else "variable"
         return f"extract_{kind}", (match.group(2),)
+    if match := _UNUSED_IMPORTS.search(instruction):
+        name = match.group(1) or ""
+        if name.lower() in _NOT_NAMES:
+            name = ""
+        file = _PY_FILE.search(instruction[match.end() :])
+        return "remove_unused_imports", (name, file.group(0) if file else "")
     return None
 
 
