@@ -651,3 +651,19 @@ def test_the_agent_removes_the_unused_import_without_the_model(project):
     # Asked for an import the file uses, it says so instead of guessing.
     refused = agent.run(EditRequest("remove the unused import format_price from report.py"))
     assert not refused.ok and "`format_price` is not an unused import" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "checks"),
+    [
+        ("main.go", "package main\n\nfunc f() int {\n\treturn 1\n}\n", ("syntax", "references")),
+        ("main.js", "function f() {\n  return 1;\n}\n", ("syntax", "names", "references")),
+    ],
+)
+def test_an_edit_names_only_the_checks_that_could_look_at_its_files(tmp_path, name, text, checks):
+    (tmp_path / name).write_text(text)
+    draft = block(name, "  return 1;\n" if name.endswith(".js") else "\treturn 1\n",
+                  "  return 2;\n" if name.endswith(".js") else "\treturn 2\n")  # fmt: skip
+    agent = EditAgent(ScriptedBackend([draft]), Sources(WorkspaceGuard([tmp_path])), AgentSettings())
+    result = agent.run(EditRequest(f"make f in {name} return 2", paths=(name,)))
+    assert result.ok and result.checks == checks, result.message

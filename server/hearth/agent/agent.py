@@ -31,6 +31,7 @@ from hearth.agent.validate import (
     SuiteRun,
     covering_tests,
     name_problems,
+    names_cover,
     newly_failing,
     run_tests,
     runs_files,
@@ -296,13 +297,18 @@ class EditAgent:
         checks: list[str] = []
         # The workspace's other files, read once for every check that needs them.
         others = functools.cache(self._other_texts)
+        # A check is named only where it can look at one of the files changed: the label says
+        # what was verified ("names" on a Go edit would claim what no analyser did).
+        parsed = any(language_of(c.path) for c in changes)
+        python = any(language_of(c.path) == "python" for c in changes)
+        named = any(names_cover(c.path) for c in changes)
         stages: list[tuple[str, Callable[[], list[str]], bool]] = [
-            ("syntax", lambda: syntax_problems(changes), True),
-            ("names", lambda: name_problems(changes), self._settings.name_check),
-            ("references", lambda: stale_references(changes, others), True),
+            ("syntax", lambda: syntax_problems(changes), parsed),
+            ("names", lambda: name_problems(changes), self._settings.name_check and named),
+            ("references", lambda: stale_references(changes, others), parsed),
             ("imports and calls", lambda: interface_problems(changes, others()),
-             self._settings.interface_check),
-            ("code unchanged", lambda: _documents_only(changes), documenting),
+             self._settings.interface_check and python),
+            ("code unchanged", lambda: _documents_only(changes), documenting and python),
         ]  # fmt: skip
         for name, run, enabled in stages:
             if not enabled:

@@ -59,6 +59,10 @@ class Unresolved:
     """1-based line of its first use that no definition reaches."""
 
 
+def has_locals(language_id: str) -> bool:
+    return _query(canonical(language_id)) is not None
+
+
 @functools.cache
 def _query(language_id: str) -> Any | None:
     packages = _LOCALS.get(language_id)

@@ -25,7 +25,7 @@ from pyflakes import messages as pyflakes_messages
 from hearth.agent.changes import FileChange
 from hearth.agent.interfaces import module_name
 from hearth.agent.sandbox import run_confined
-from hearth.agent.scopes import lost_definitions
+from hearth.agent.scopes import has_locals, lost_definitions
 from hearth.completion.validity import error_count
 from hearth.context.languages import language_of
 from hearth.context.syntax import outline
@@ -80,6 +80,12 @@ def _key(message: pyflakes_messages.Message) -> tuple[str, str]:
     args = message.message_args
     name = args[0] if args and isinstance(args[0], str) else ""
     return type(message).__name__, name
+
+
+def names_cover(path: str) -> bool:
+    """Whether the names check can look at this file (Python, or a grammar with `locals`)."""
+    language = language_of(path)
+    return language == "python" or (language is not None and has_locals(language))
 
 
 def name_problems(changes: Iterable[FileChange]) -> list[str]:
