@@ -81,6 +81,13 @@ def test_grammars_compile_in_llama_cpp_and_quote_only_real_lines():
     llama_cpp.LlamaGrammar.from_string(definition_grammar("a.py", files["a.py"]), verbose=False)
     assert '"print(\\"quote \\\\\\\\ back\\")\\n"' in grammar  # quotes and backslashes escaped
     assert '"\\tTab = 1\\n"' in grammar and '"x = 1\\n"' in grammar
+    # A definition's rewrite keeps its name; its parameters may change (hints, a new parameter).
+    rewrite = definition_grammar("a.py", "def tax(price):\n    return price\n")
+    llama_cpp.LlamaGrammar.from_string(rewrite, verbose=False)
+    assert '"def tax(price):\\n    return price\\n" "=======\\n" "def tax(" [^\\n]{0,' in rewrite
+    decorated = definition_grammar("a.py", "@cache\ndef tax(price):\n    return price\n")
+    llama_cpp.LlamaGrammar.from_string(decorated, verbose=False)
+    assert '"=======\\n" "@cache\\ndef tax(" [^\\n]{0,' in decorated
 
 
 # -- validation ---------------------------------------------------------------------

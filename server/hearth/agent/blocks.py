@@ -143,19 +143,29 @@ def gbnf_literal(text: str) -> str:
 
 
 def definition_grammar(path: str, definition: str) -> str:
-    """A rewrite of one whole definition: SEARCH is the definition, REPLACE keeps its first line.
+    """A rewrite of one whole definition: SEARCH is the definition, REPLACE keeps its first line
+    up to its parameters (`def tax(`), which may change: type hints and new parameters are
+    what many instructions ask for.
 
     The replacement's further lines must be indented or blank, so the draft
     ends with the definition instead of running on into the rest of the file:
     the commonest way a small model spoils an edit.
     """
     text = definition if definition.endswith("\n") else definition + "\n"
-    first = text.splitlines(keepends=True)[0]
+    lines = text.splitlines(keepends=True)
+    # Decorators stay as they are, and the line they decorate is the one to keep the start of.
+    at = next((n for n, line in enumerate(lines) if not line.lstrip().startswith("@")), 0)
+    kept, first = "".join(lines[:at]), lines[at]
+    opened = first.find("(")
+    if opened < 0:
+        head = gbnf_literal(kept + first)
+    else:
+        head = f'{gbnf_literal(kept + first[: opened + 1])} [^\\n]{{0,{MAX_LINE_CHARS}}} "\\n"'
     return (
         "\n".join(
             [
                 f'root ::= {gbnf_literal("FILE: " + path + chr(10))} "<<<<<<< SEARCH\\n" '
-                f'{gbnf_literal(text)} "=======\\n" {gbnf_literal(first)} body ">>>>>>> REPLACE\\n"',
+                f'{gbnf_literal(text)} "=======\\n" {head} body ">>>>>>> REPLACE\\n"',
                 f"body ::= bline{{1,{MAX_REPLACE_LINES}}}",
                 f'bline ::= ([ \\t] [^\\n]{{0,{MAX_LINE_CHARS}}})? "\\n"',
             ]
