@@ -639,6 +639,7 @@ def test_unused_imports_leave_exactly_the_names_pyflakes_finds_unused():
         ("remove the unused import os from format_report's module report.py", ("os", "report.py")),
         ("Remove unused imports from shelf/report.py", ("", "shelf/report.py")),
         ("delete all unused imports", ("", "")),
+        ("clean up unused imports shelf/report.py", ("", "shelf/report.py")),
     ],
 )
 def test_an_instruction_to_remove_unused_imports_goes_to_the_tool(instruction, args):

@@ -41,7 +41,7 @@ _EXTRACT = re.compile(
 )
 
 _UNUSED_IMPORTS = re.compile(
-    r"\b(?:remove|delete|drop|clean\s+up)\s+(?:the\s+|all\s+|any\s+)?unused\s+imports?\b(?:\s+`?([\w.]+)`?)?",
+    r"\b(?:remove|delete|drop|clean\s+up)\s+(?:the\s+|all\s+|any\s+)?unused\s+imports?\b(?:\s+`?([\w./-]+)`?)?",
     re.IGNORECASE,
 )
 _NOT_NAMES = {"from", "in", "of", "and"}
@@ -57,9 +57,9 @@ def route(instruction: str) -> tuple[str, tuple[str, ...]] | None:
         return f"extract_{kind}", (match.group(2),)
     if match := _UNUSED_IMPORTS.search(instruction):
         name = match.group(1) or ""
-        if name.lower() in _NOT_NAMES:
+        file = _PY_FILE.search(instruction, match.start(1) if name else match.end())
+        if name.lower() in _NOT_NAMES or _PY_FILE.fullmatch(name):
             name = ""
-        file = _PY_FILE.search(instruction[match.end() :])
         return "remove_unused_imports", (name, file.group(0) if file else "")
     return None
 
