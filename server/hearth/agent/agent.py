@@ -358,7 +358,10 @@ class EditAgent:
 
 def _documentation(changes: list[FileChange]) -> list[FileChange] | None:
     """A draft asked only to document code that changed the code too, with the code as it was and
-    only the draft's docstrings and type hints (None: nothing of the kind to keep)."""
+    only the draft's docstrings and type hints (None: nothing of the kind to keep, or the draft
+    changed no code and failed for another reason)."""
+    if not behaviour_changes(changes):
+        return None
     kept = []
     for change in changes:
         if not behaviour_changes([change]):
