@@ -189,19 +189,21 @@ def documents_only(instruction: str) -> bool:
     return bool(_DOCUMENTING.search(instruction)) and not _CHANGING.search(instruction)
 
 
+def docstring_node(scope: Any) -> ast.Expr | None:
+    """The docstring statement of a module, class or function, if it has one."""
+    first = scope.body[0] if scope.body else None
+    if not isinstance(first, ast.Expr) or not isinstance(first.value, ast.Constant):
+        return None
+    return first if isinstance(first.value.value, str) else None
+
+
 class _Strip(ast.NodeTransformer):
     """Docstrings and annotations out: what is left is what runs."""
 
     def _body(self, node: Any) -> Any:
         self.generic_visit(node)
-        body = node.body
-        first = body[0] if body else None
-        if (
-            isinstance(first, ast.Expr)
-            and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
+        if docstring_node(node) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
         return node
 
     visit_Module = visit_ClassDef = _body

@@ -17,7 +17,7 @@ import itertools
 from typing import Any
 
 from hearth.agent.changes import FileChange
-from hearth.agent.interfaces import behaviour_changes
+from hearth.agent.interfaces import behaviour_changes, docstring_node
 
 _Scope = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
 _Splice = tuple[int, int, list[str]]
@@ -71,24 +71,17 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
     return {name: node for name, node in found.items() if name not in twice}
 
 
-def _docstring_node(scope: _Scope) -> ast.Expr | None:
-    first = scope.body[0] if scope.body else None
-    if isinstance(first, ast.Expr) and isinstance(_value(first), str):
-        return first
-    return None
-
-
 def _value(node: ast.Expr) -> object:
     return node.value.value if isinstance(node.value, ast.Constant) else None
 
 
 def _docstring(old: _Scope, new: _Scope, old_lines: list[str], new_lines: list[str]) -> _Splice | None:
-    new_doc = _docstring_node(new)
-    if new_doc is None or not _own_lines(new_doc, new_lines):
+    new_doc = docstring_node(new)
+    if new_doc is None or not owns_lines(new_doc, new_lines):
         return None
-    old_doc = _docstring_node(old)
+    old_doc = docstring_node(old)
     if old_doc is not None:
-        if _value(old_doc) == _value(new_doc) or not _own_lines(old_doc, old_lines):
+        if _value(old_doc) == _value(new_doc) or not owns_lines(old_doc, old_lines):
             return None
         start, end, indent = old_doc.lineno - 1, old_doc.end_lineno or old_doc.lineno, old_doc.col_offset
     else:
@@ -146,8 +139,8 @@ def _first_line(node: Any) -> int:
     return int(min([node.lineno, *(d.lineno for d in decorators)]))
 
 
-def _own_lines(node: ast.Expr, lines: list[str]) -> bool:
-    """Whether the statement has its lines to itself (nothing before it, a comment at most after)."""
+def owns_lines(node: ast.stmt, lines: list[str]) -> bool:
+    """Whether a statement has its lines to itself (nothing before it, a comment at most after)."""
     end = node.end_lineno or node.lineno
     if lines[node.lineno - 1][: node.col_offset].strip():
         return False

@@ -16,6 +16,8 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from hearth.agent.salvage import owns_lines
+
 _Import = ast.Import | ast.ImportFrom
 
 
@@ -44,7 +46,7 @@ def remove_unused_imports(path: str, text: str, name: str | None = None) -> str:
             for alias in node.names
             if (node.lineno, _shown(node, alias)) in unused and (name is None or name in _names(node, alias))
         ]
-        if not going or not _own_lines(node, lines):
+        if not going or not owns_lines(node, lines):
             continue
         start, end = node.lineno - 1, node.end_lineno or node.lineno
         kept = [alias for alias in node.names if alias not in going]
@@ -83,10 +85,3 @@ def _with_names(node: _Import, names: list[ast.alias]) -> _Import:
     if isinstance(node, ast.ImportFrom):
         return ast.ImportFrom(module=node.module, names=names, level=node.level)
     return ast.Import(names=names)
-
-
-def _own_lines(node: _Import, lines: list[str]) -> bool:
-    end = node.end_lineno or node.lineno
-    before = lines[node.lineno - 1][: node.col_offset]
-    after = lines[end - 1][node.end_col_offset or 0 :].strip()
-    return not before.strip() and (not after or after.startswith("#"))
