@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hearth.model.llama_defaults import cpu_uses_amx
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hearth-tests"
 BUILD_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -97,6 +99,14 @@ def _build(version: str, target: Path) -> None:
         partial.replace(target)
 
 
+OPENAI_SERVER = """
+import runpy
+from hearth.model.llama_defaults import llama_defaults
+with llama_defaults():
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -109,6 +119,8 @@ def running_llama_server(model: Path, *args: str, port: int | None = None) -> It
     port = port or free_port()
     command = [str(llama_server()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
                "--threads", "2", "--no-webui", *args]  # fmt: skip
+    if cpu_uses_amx():  # built natively, as llama-cpp-python was: the same crash on AMX machines
+        command.append("--no-repack")
     with _running(command, f"http://127.0.0.1:{port}", "/health") as url:
         yield url
 
@@ -120,7 +132,9 @@ def running_openai_server(
     """llama-cpp-python's OpenAI-compatible server (its `server` extra) on a free loopback port;
     `alias` is the model name it reports instead of the file's."""
     port = port or free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+    # llama-cpp-python's server, with the model parameter Hearth sets on AMX machines (where the
+    # defaults crash at the first decode: hearth.model.llama_defaults).
+    command = [sys.executable, "-c", OPENAI_SERVER, "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", api_key]  # fmt: skip
     if alias:
         command += ["--model_alias", alias]

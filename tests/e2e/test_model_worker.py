@@ -218,3 +218,23 @@ def test_an_explicit_start_at_a_line_start_writes_the_indentation_then_code(engi
         )
         for text in [result.text, *(alternative.text for alternative in result.alternatives)]:
             assert re.match(r"\n    \S", text), text
+
+
+def test_llama_defaults_are_hearths_inside_and_llamas_outside():
+    """Several sequences in one unified cache, and no AMX weight buffers where llama.cpp would use
+    them (its AMX path crashes the first decode on some machines; the engine fixture above then
+    decodes on every machine the suite runs on)."""
+    import llama_cpp.llama_cpp as bindings
+
+    from hearth.model.llama_defaults import cpu_uses_amx, llama_defaults
+
+    plain_context = bindings.llama_context_default_params()
+    plain_model = bindings.llama_model_default_params()
+    with llama_defaults(3):
+        context, model = bindings.llama_context_default_params(), bindings.llama_model_default_params()
+    assert (context.n_seq_max, context.kv_unified) == (3, True)
+    assert model.use_extra_bufts is (plain_model.use_extra_bufts and not cpu_uses_amx())
+    with llama_defaults():
+        assert bindings.llama_context_default_params().n_seq_max == plain_context.n_seq_max
+    assert bindings.llama_context_default_params().n_seq_max == plain_context.n_seq_max
+    assert bindings.llama_model_default_params().use_extra_bufts == plain_model.use_extra_bufts

@@ -11,6 +11,7 @@ from pathlib import Path
 from hearth.config import Settings
 from hearth.model.backend import ModelState
 from hearth.model.catalog import ModelNotFound, check_gguf_file, format_for_name, resolve_model
+from hearth.model.llama_defaults import cpu_uses_amx
 from hearth.model.manager import ModelManager
 from hearth.paths import data_dir
 
@@ -76,6 +77,9 @@ def _measure(settings: Settings, problems: list[str]) -> None:
         print(f"  kv cache    {speed.kv_bytes_per_token / 1024:.0f} KB per token; up to {speed.saved_states} "
               f"places kept to jump back to, at most {speed.saved_states_mb} MB "
               f"({per_prompt_mb:.0f} MB each for a 1000-token prompt)")  # fmt: skip
+        if cpu_uses_amx():
+            print("  weights     plain CPU buffers: this llama.cpp is built for Intel AMX, whose weight "
+                  "buffers crash decoding on some machines")  # fmt: skip
         if speed.decode_tokens_per_s < 5:
             problems.append("decoding is slow (<5 tokens/s): pick a smaller model or raise `threads`")
     finally:

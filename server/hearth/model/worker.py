@@ -16,8 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -38,6 +37,7 @@ from hearth.model.ipc import (
     Text,
 )
 from hearth.model.lead import Lead, Vocabulary
+from hearth.model.llama_defaults import llama_defaults
 from hearth.model.stopping import Unfolding
 from hearth.model.tokenizer import fit_context, prompt_tokens
 
@@ -103,7 +103,7 @@ class _Engine:
         import llama_cpp
 
         started = time.monotonic()
-        with _sequences(MAX_CANDIDATES):
+        with llama_defaults(MAX_CANDIDATES):
             self._llm = llama_cpp.Llama(
                 model_path=config.model_path,
                 n_ctx=config.n_ctx,
@@ -563,32 +563,6 @@ def _branching(request: GenerationRequest) -> bool:
     """Whether the request needs the branch decoder: several candidates, a lead, token healing."""
     wanted = request.candidates > 1 or bool(request.lead) or request.lead_then_code or request.heal
     return wanted and not request.grammar and not request.lookup and request.repeat_penalty == 1.0
-
-
-@contextmanager
-def _sequences(count: int) -> Iterator[None]:
-    """Llama contexts made here hold `count` sequences in one unified KV cache.
-
-    llama-cpp-python sets the number of sequences only for embedding models;
-    its context parameters start from llama.cpp's defaults, which are made
-    here with more. Unified, each sequence may use the whole context, and a
-    copied sequence shares its cells instead of copying them.
-    """
-    import llama_cpp.llama_cpp as bindings
-
-    defaults = bindings.llama_context_default_params
-
-    def more() -> Any:
-        params = defaults()
-        params.n_seq_max = count
-        params.kv_unified = True
-        return params
-
-    bindings.llama_context_default_params = more
-    try:
-        yield
-    finally:
-        bindings.llama_context_default_params = defaults
 
 
 @dataclass
