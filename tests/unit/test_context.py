@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import time
 
 import pytest
 
 from hearth.context.engine import ContextEngine, ContextRequest, render
 from hearth.context.files import source_files
 from hearth.context.index import RepoIndex
+from hearth.context.jedi_names import JediResolver
 from hearth.context.syntax import SyntaxCache, changed_range, enclosing_scopes, outline, parse
 
 GEOMETRY = '''"""Shapes."""
@@ -164,6 +166,65 @@ def test_snippets_from_other_open_files():
     block = engine.block(ContextRequest("file:///n.py", "python", "n.py", text, len(text), 0), 300)
     assert [p.source for p in block.parts] == ["snippet"]
     assert "item.price" in block.parts[0].text
+
+
+TWO_PLACES = (
+    "from os.path import join\n\n\ndef build(parts):\n    return join(parts)\n\n\n"
+    "def other(parts):\n    return join(\n"
+)
+
+
+def _at(text: str, marker: str, uri: str = "file:///w/build.py") -> ContextRequest:
+    offset = text.index(marker) + len(marker)
+    return ContextRequest(uri, "python", "build.py", text, offset, visible_from=0)
+
+
+def test_coming_back_to_a_place_finds_the_block_it_had():
+    """The model worker keeps the KV cache of a place left behind; a block that changed meanwhile
+    would make coming back a cold prompt."""
+    open_docs: list[tuple[str, str, str]] = []
+    engine = ContextEngine(open_documents=lambda: open_docs)
+    text = TWO_PLACES + "\n\ndef total(items):\n    result = 0\n    for item in items:\n"
+    text += "        result += item.\n"
+    first = engine.block(_at(text, "result += item."), 300)
+    assert first.parts == ()
+    # Another document opens whose code is like the code here: a new place would show it.
+    similar = "def sum_up(items):\n    result = 0\n    for item in items:\n        result += item.price\n"
+    open_docs.append(("file:///w/other.py", "other.py", similar))
+    engine.block(_at(text, "def build(parts):\n    return join("), 300)
+    assert engine.block(_at(text, "result += item."), 300) is first
+    assert engine.last("file:///w/build.py") is first
+    engine.forget("file:///w/build.py")
+    rebuilt = engine.block(_at(text, "result += item."), 300)
+    assert [p.source for p in rebuilt.parts] == ["snippet"]
+
+
+def test_jedi_answers_reach_a_place_once_and_then_it_stays_put(tmp_path):
+    resolver = JediResolver(tmp_path)
+    try:
+        engine = ContextEngine(jedi=resolver)
+        here, there = "def other(parts):\n    return join(", "def build(parts):\n    return join("
+        # Not waited for: jedi has not answered yet.
+        first = engine.block(_at(TWO_PLACES, here), 300, jedi_wait_s=0)
+        assert not [p for p in first.parts if p.source == "library"]
+        deadline = time.monotonic() + 120
+        while not resolver.lookup("build.py", TWO_PLACES, {"join": (9, 11)}, wait_s=1).complete:
+            assert time.monotonic() < deadline, "jedi never answered"
+        # While the user stays at the place, its block does not change under them.
+        assert engine.block(_at(TWO_PLACES, here), 300, jedi_wait_s=0) is first
+        # Coming back, the block it had lacked jedi's answer: built again, once.
+        engine.block(_at(TWO_PLACES, there), 300, jedi_wait_s=0)
+        back = engine.block(_at(TWO_PLACES, here), 300, jedi_wait_s=0)
+        library = [p for p in back.parts if p.source == "library"]
+        assert any("def join(" in p.text for p in library)
+        engine.block(_at(TWO_PLACES, there), 300, jedi_wait_s=0)
+        assert engine.block(_at(TWO_PLACES, here), 300, jedi_wait_s=0) is back
+        # A new place waits for what jedi does not know yet (a name of a module it has not loaded).
+        timed = "import time\n" + TWO_PLACES + "\n\ndef when():\n    return time.monotonic(\n"
+        block = ContextEngine(jedi=resolver).block(_at(timed, "return time.monotonic("), 300, jedi_wait_s=60)
+        assert any(p.source == "library" and "monotonic" in p.text for p in block.parts)
+    finally:
+        resolver.close()
 
 
 def test_render_uses_the_languages_comment():

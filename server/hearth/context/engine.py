@@ -4,15 +4,18 @@ Sources, most useful first: the enclosing scopes and the import block when
 they are above the visible window; definitions of the names used around the
 cursor (this file's syntax tree, the repository index, jedi for Python);
 similar snippets from other open files. The block is rendered as comments
-in the file's language, labelled by source, and cached per document until
-the window or the enclosing scope changes: a context that changed on every
-keystroke would throw away the model's KV cache each time.
+in the file's language, labelled by source, and kept per document and
+place (the window's start and the enclosing scopes): a context that changed
+on every keystroke would throw away the model's KV cache each time, and one
+that changed while the user was elsewhere would make coming back to a place
+a cold prompt where the model worker kept that place's KV cache.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -36,6 +39,12 @@ SNIPPET_LINES = 12
 SNIPPET_MIN_SCORE = 0.2
 SNIPPET_SCAN_CHARS = 512 * 1024
 """Characters of other open documents compared with the cursor per context build, at most."""
+PLACES_PER_DOCUMENT = 8
+"""Blocks kept per document, one per place: as many as the model worker keeps KV caches, and more."""
+JEDI_WAIT_S = 0.25
+"""How long a new place's block waits for jedi's answers: a new place is a cold prompt anyway
+(seconds on a laptop CPU), and an answer that came later would change the block when the user
+comes back, making that a cold prompt too."""
 _COMMON = set(keyword.kwlist) | {
     "self", "cls", "None", "True", "False", "print", "len", "range", "str", "int", "float", "list", "dict",
     "set", "tuple", "bool", "isinstance", "super", "object", "Exception", "this", "return", "const", "let",
@@ -73,8 +82,9 @@ class ContextRequest:
 
 @dataclass(frozen=True)
 class _Cached:
-    key: tuple
     block: ContextBlock
+    complete: bool
+    """Nothing it asked jedi for was still unanswered: coming back, there is nothing new to add."""
 
 
 class ContextEngine:
@@ -89,27 +99,45 @@ class ContextEngine:
         self._open = open_documents
         self._jedi = jedi
         self._count = count_tokens or estimate_tokens
-        self._cache: dict[str, _Cached] = {}
+        self._places: dict[str, OrderedDict[tuple, _Cached]] = {}
+        """Per document, the block of each recent place, the current place last."""
         self._syntax = SyntaxCache()
 
     def set_jedi(self, jedi: JediResolver | None) -> None:
         self._jedi = jedi
 
     def last(self, uri: str) -> ContextBlock | None:
-        cached = self._cache.get(uri)
-        return cached.block if cached else None
+        places = self._places.get(uri)
+        return next(reversed(places.values())).block if places else None
 
-    def block(self, request: ContextRequest, budget_tokens: int) -> ContextBlock:
+    def block(
+        self, request: ContextRequest, budget_tokens: int, jedi_wait_s: float = JEDI_WAIT_S
+    ) -> ContextBlock:
+        """The block for the request's place: the one it had, coming back to a place.
+
+        Off the event loop: a new place may wait up to `jedi_wait_s` for jedi.
+        """
         tree = self._syntax.tree(request.uri, request.language_id, request.text)
         scopes = enclosing_scopes(request.language_id, request.text, request.offset, tree)
         visible_line = request.text.count("\n", 0, request.visible_from)
         key = (visible_line, tuple(s.signature for s in scopes), budget_tokens)
-        cached = self._cache.get(request.uri)
-        if cached is not None and cached.key == key:
+        places = self._places.setdefault(request.uri, OrderedDict())
+        cached = places.get(key)
+        here = bool(places) and next(reversed(places)) == key
+        # At the same place the block stays as it is while the user types; coming back, it is
+        # built again only if jedi had not answered everything it asked (jedi's answers are worth
+        # one cold prompt; other open documents changing are not).
+        if cached is not None and (here or cached.complete):
+            places.move_to_end(key)
             return cached.block
-        parts = self.parts(request, tree, scopes, visible_line)
+        parts, complete = self._parts(request, tree, scopes, visible_line, jedi_wait_s)
         block = self._fit(parts, budget_tokens, request.language_id)
-        self._cache[request.uri] = _Cached(key, block)
+        if cached is not None and cached.block.text == block.text:
+            block = cached.block
+        places[key] = _Cached(block, complete)
+        places.move_to_end(key)
+        while len(places) > PLACES_PER_DOCUMENT:
+            places.popitem(last=False)
         return block
 
     def warm(self, uri: str, language_id: str, text: str) -> None:
@@ -117,15 +145,22 @@ class ContextEngine:
         self._syntax.tree(uri, language_id, text)
 
     def forget(self, uri: str) -> None:
-        self._cache.pop(uri, None)
+        self._places.pop(uri, None)
         self._syntax.forget(uri)
 
     # -- sources -------------------------------------------------------------
 
-    def parts(
-        self, request: ContextRequest, tree: object, scopes: list[Definition], visible_line: int
-    ) -> list[ContextPart]:
+    def _parts(
+        self,
+        request: ContextRequest,
+        tree: object,
+        scopes: list[Definition],
+        visible_line: int,
+        jedi_wait_s: float,
+    ) -> tuple[list[ContextPart], bool]:
+        """The parts, most useful first, and whether jedi had answered every name it was asked."""
         text, language = request.text, request.language_id
+        complete = True
         parts: list[ContextPart] = []
         hidden_scopes = [s for s in scopes if s.start_line < visible_line]
         if hidden_scopes:
@@ -156,11 +191,13 @@ class ContextEngine:
             remote = [n for n in remote if n not in seen]
         if self._jedi is not None and language == "python" and remote:
             positions = _last_positions(text, request.offset, remote)
-            for resolved in self._jedi.lookup(request.path, text, positions):
+            lookup = self._jedi.lookup(request.path, text, positions, jedi_wait_s)
+            complete = lookup.complete
+            for resolved in lookup.found:
                 library = _with_doc(resolved.signature, resolved.doc, language)
                 parts.append(ContextPart("library", resolved.module, library))
         parts.extend(self._snippets(request))
-        return [ContextPart(p.source, p.label, p.text, self._count(p.text)) for p in parts]
+        return [ContextPart(p.source, p.label, p.text, self._count(p.text)) for p in parts], complete
 
     def _snippets(self, request: ContextRequest) -> list[ContextPart]:
         query = set(identifiers(lines_before(request.text, request.offset, SNIPPET_LINES)))

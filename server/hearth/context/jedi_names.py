@@ -2,8 +2,8 @@
 
 jedi can take from milliseconds to many seconds (the first use of a
 library loads its stubs), so resolution runs on one background thread and
-a request uses whatever is already known; what it asked for is there for
-the next one.
+a request uses whatever is known within a short wait; what it asked for is
+there for the next one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +70,13 @@ def _empty_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="hearth-jedi-"))
 
 
+@dataclass(frozen=True)
+class Lookup:
+    found: list[Resolved]
+    complete: bool
+    """Whether every name asked for has its answer (found or not): nothing is still pending."""
+
+
 MAX_KNOWN = 4096
 """Resolutions kept in memory (a long session over a large repository asks about many names)."""
 
@@ -80,23 +87,29 @@ class JediResolver:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-jedi")
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], Resolved | None] = {}
-        self._pending: set[tuple[str, str]] = set()
+        self._pending: dict[tuple[str, str], Future[None]] = {}
 
-    def lookup(self, path: str, text: str, names: dict[str, tuple[int, int]]) -> list[Resolved]:
-        """Known resolutions for `names` (name -> 1-based line, column); schedules the rest."""
-        found, missing = [], {}
+    def lookup(self, path: str, text: str, names: dict[str, tuple[int, int]], wait_s: float = 0.0) -> Lookup:
+        """Resolutions for `names` (name -> 1-based line, column) known within `wait_s`; the rest
+        stay scheduled.
+
+        A caller off the event loop may wait: jedi answers in milliseconds once a library is
+        loaded, and an answer in this lookup saves a context change (a cold prompt) later.
+        """
+        keys = [(path, name) for name in names]
         with self._lock:
-            for name, where in names.items():
-                key = (path, name)
-                if key in self._known:
-                    if (value := self._known[key]) is not None:
-                        found.append(value)
-                elif key not in self._pending:
-                    self._pending.add(key)
-                    missing[name] = where
-        if missing:
-            self._pool.submit(self._resolve, path, text, missing)
-        return found
+            missing = {name: where for name, where in names.items() if (path, name) not in self._known}
+            new = {name: where for name, where in missing.items() if (path, name) not in self._pending}
+            if new:
+                future = self._pool.submit(self._resolve, path, text, new)
+                self._pending.update({(path, name): future for name in new})
+            waiting = {self._pending[(path, name)] for name in missing if (path, name) in self._pending}
+        if waiting and wait_s > 0:
+            wait(waiting, timeout=wait_s)
+        with self._lock:
+            found = [value for key in keys if (value := self._known.get(key)) is not None]
+            complete = all(key in self._known for key in keys)
+        return Lookup(found, complete)
 
     @locked
     def _resolve(self, path: str, text: str, names: dict[str, tuple[int, int]]) -> None:
@@ -114,7 +127,7 @@ class JediResolver:
             for name in names:
                 key = (path, name)
                 self._known[key] = results.get(key)
-                self._pending.discard(key)
+                self._pending.pop(key, None)
             while len(self._known) > MAX_KNOWN:  # oldest answers first: dicts keep insertion order
                 del self._known[next(iter(self._known))]
 
