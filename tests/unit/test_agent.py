@@ -477,19 +477,21 @@ def test_the_edit_bench_finds_breakage_by_running_the_code(tmp_path, monkeypatch
     assert failure is not None and failure.startswith("shelf.pricing no longer imports: NameError")
     row = {"ok": False, "offered": True, "breaks": failure, "drafts": 1, "well_formed": 1, "seconds": 1.0,
            "kind": "behaviour", "generated_tokens": 30, "decode_ms": 500.0, "drafted_tokens": 20,
-           "draft_accepted_tokens": 15, "task": "t1", "refused_by": []}  # fmt: skip
+           "draft_accepted_tokens": 15, "task": "t1", "refused_by": [], "static_check_ms": [4.0]}  # fmt: skip
     refused = {
         **row,
         "offered": False,
         "breaks": None,
         "task": "t2",
         "refused_by": ["names", "names", "tests"],
+        "static_check_ms": [2.0, 9.0, 3.0],
     }
     summary = summarize([row, refused])
     assert summary["offered_that_break"] == "1/1" and summary["offered_share"] == 0.5
     assert summary["drafts_refused_by"] == {"names": 2, "tests": 1}
     assert summary["breaks"] == [f"t1: {failure}"]
     assert summary["decode_tokens_per_s"] == 60.0 and summary["draft_acceptance"] == 0.75
+    assert summary["static_check_ms_per_draft"] == {"p50": 4.0, "p95": 9.0, "max": 9.0}
 
 
 def test_tests_that_already_failed_block_nothing_and_a_newly_failing_one_is_named(project):

@@ -83,6 +83,20 @@ class Attempt:
     refused_by: str = ""
     """The check that refused the draft (apply, syntax, names, references, imports and calls,
     tests); empty when it passed."""
+    static_ms: float = 0.0
+    """Time the checks other than the tests took on the draft (and on what was salvaged of it)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    problems: list[str]
+    """Empty: every check passed."""
+    checks: tuple[str, ...]
+    """The checks the edit went through."""
+    refused_by: str
+    """The first check that found something ("" when none did)."""
+    static_ms: float = 0.0
+    """Time taken by the checks other than the tests."""
 
 
 @dataclass
@@ -180,10 +194,10 @@ class EditAgent:
                 return EditResult()  # no selection to extract from: let the model try
         except ToolFailed as exc:
             return EditResult(via=name, message=str(exc))
-        problems, checks, _refused_by = self._check(changes)
-        if problems:
-            return EditResult(via=name, message="; ".join(problems))
-        return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=checks)
+        verdict = self._check(changes)
+        if verdict.problems:
+            return EditResult(via=name, message="; ".join(verdict.problems))
+        return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=verdict.checks)
 
     def _python_file(self, named: str, request: EditRequest) -> str | None:
         """The workspace file an instruction names (by its end: `report.py`), or the one in focus."""
@@ -240,20 +254,25 @@ class EditAgent:
                 changes = [FileChange(path, files.get(path), text) for path, text in new_texts.items()]
                 for change in changes:
                     self._sources.guard.resolve(change.path)
-                problems, checks, refused_by = self._check(changes, documents_only(request.instruction))
+                verdict = self._check(changes, documents_only(request.instruction))
             except (EditFailed, PathRefused) as exc:
-                problems, checks, refused_by = [str(exc)], (), "apply"
+                verdict = Verdict([str(exc)], (), "apply")
+            static_ms = verdict.static_ms
             # Asked only to document, a draft that failed any check may still hold what was asked.
-            documenting = refused_by not in ("", "apply") and documents_only(request.instruction)
+            documenting = verdict.refused_by not in ("", "apply") and documents_only(request.instruction)
             kept = _documentation(changes) if documenting else None
             if kept is not None:
-                kept_problems, kept_checks, _ = self._check(kept, True)
-                if not kept_problems:
-                    changes, checks, problems, refused_by = kept, kept_checks, [], ""
+                salvaged = self._check(kept, True)
+                static_ms += salvaged.static_ms
+                if not salvaged.problems:
+                    changes, verdict = kept, salvaged
+            problems = verdict.problems
             seconds = self._clock() - started
-            result.attempts.append(Attempt(draft, "; ".join(problems), seconds, generated, refused_by))
+            result.attempts.append(
+                Attempt(draft, "; ".join(problems), seconds, generated, verdict.refused_by, static_ms)
+            )
             if not problems:
-                result.changes, result.checks = changes, checks
+                result.changes, result.checks = changes, verdict.checks
                 result.message = f"drafted by the model in {len(result.attempts)} attempt(s)"
                 if kept is not None:
                     result.message += "; only its docstrings and type hints are kept, not its code changes"
@@ -288,13 +307,11 @@ class EditAgent:
         handle.cancel()
         return GenerationResult(text="", stop_reason="cancelled")
 
-    def _check(
-        self, changes: list[FileChange], documenting: bool = False
-    ) -> tuple[list[str], tuple[str, ...], str]:
-        """What is wrong with an edit, the checks it went through (all passed when nothing is), and
-        the first check that found something ("" when none did). `documenting`: the instruction asks
-        only for docstrings, comments or type hints, so the code must run as before."""
+    def _check(self, changes: list[FileChange], documenting: bool = False) -> Verdict:
+        """What is wrong with an edit and which checks it went through. `documenting`: the
+        instruction asks only for docstrings, comments or type hints, so the code must run as before."""
         checks: list[str] = []
+        started = self._clock()
         # The workspace's other files, read once for every check that needs them.
         others = functools.cache(self._other_texts)
         # A check is named only where it can look at one of the files changed: the label says
@@ -316,14 +333,15 @@ class EditAgent:
             problems = run()
             checks.append(name)
             if problems:
-                return problems, tuple(checks), name
+                return Verdict(problems, tuple(checks), name, (self._clock() - started) * 1000)
+        static_ms = (self._clock() - started) * 1000
         command = self._settings.test_command
         if command:
             failing, label = self._tests(command, changes, others)
             checks.append(label)
             if failing is not None:
-                return [failing], tuple(checks), "tests"
-        return [], tuple(checks), ""
+                return Verdict([failing], tuple(checks), "tests", static_ms)
+        return Verdict([], tuple(checks), "", static_ms)
 
     def _tests(
         self, command: str, changes: list[FileChange], others: Callable[[], list[tuple[str, str]]]

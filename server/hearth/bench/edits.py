@@ -34,6 +34,7 @@ from hearth.config import Settings
 from hearth.model.backend import ModelBackend, ModelUnavailable
 from hearth.model.manager import ready_model
 from hearth.paths import data_dir
+from hearth_telemetry.stats import percentile
 
 PROJECT = Path(__file__).parent / "edit_project"
 
@@ -252,6 +253,8 @@ def run_task(
             "via": result.via,
             "drafts": len(result.attempts),
             "refused_by": [a.refused_by for a in result.attempts if a.refused_by],
+            # The checks that are not the tests, per model draft (a tool's edit has no draft).
+            "static_check_ms": [round(a.static_ms, 1) for a in result.attempts],
             "well_formed": result.well_formed,
             "seconds": round(seconds, 2),
             "generated_tokens": sum(g.generated_tokens for g in generations),
@@ -277,6 +280,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_mean": round(statistics.fmean(r["seconds"] for r in rows), 2) if rows else None,
         "decode_tokens_per_s": round(generated / (decode_ms / 1000), 1) if decode_ms else None,
         "draft_acceptance": round(accepted / drafted, 3) if drafted else None,
+        "static_check_ms_per_draft": _spread([ms for r in rows for ms in r["static_check_ms"]]),
         "drafts_refused_by": dict(Counter(check for r in rows for check in r["refused_by"]).most_common()),
         "breaks": [f"{r['task']}: {r['breaks']}" for r in offered if r["breaks"] is not None],
         "by_kind": {
@@ -284,6 +288,12 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             for kind in dict.fromkeys(r["kind"] for r in rows)
         },
     }
+
+
+def _spread(values: list[float]) -> dict[str, float | None] | None:
+    if not values:
+        return None
+    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values)}
 
 
 @dataclass(frozen=True)
