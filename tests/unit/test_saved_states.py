@@ -35,6 +35,27 @@ def test_states_are_bounded_in_number_and_bytes_and_a_state_another_holds_is_not
     assert len(too_big) == 0
 
 
+def test_a_place_visited_again_keeps_one_slot_and_the_one_used_last_goes_last():
+    """Four places, visited in turn, with room for four: each visit ends with a different
+    suggestion, which must replace that place's older state rather than push another place out."""
+    states = SavedStates(max_states=4, max_bytes=10_000, spare=3)
+    places = [[place] * 10 for place in range(4)]
+    for visit in range(3):
+        for place, prompt in enumerate(places):
+            states.add(saved([*prompt, 100 + visit]))  # the prompt, then what was generated there
+            assert len(states) == min(4, place + 1 + 4 * visit)
+    for prompt in places:
+        assert states.best([*prompt, 5])[1] == 10
+    # Restored, a state is the newest: the next one added pushes out the least recently used.
+    states.used(states.best(places[0])[0])
+    states.add(saved([9] * 10))
+    assert states.best(places[0])[1] == 10 and states.best(places[1])[1] == 0
+    # A state that a new one holds entirely stays, as the most recently used.
+    states.add(saved(places[2][:5]))
+    states.add(saved([8] * 10))
+    assert states.best(places[2])[1] == 10 and states.best(places[3])[1] == 0
+
+
 def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
     history = [1, 2, 3, 4, 5, 9, 1, 2, 3, 7, 8, 1, 2, 3]
     assert _lookup(history, (3, 2), 2) == [7, 8]  # the latest earlier "1 2 3", not the first

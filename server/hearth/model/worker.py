@@ -114,7 +114,7 @@ class _Engine:
         self._eos = self._llm.token_eos()
         self._vocabulary: Vocabulary | None = None
         self._grammars: dict[str, Any] = {}
-        self._saved = SavedStates(config.saved_states, config.saved_states_mb << 20)
+        self._saved = SavedStates(config.saved_states, config.saved_states_mb << 20, spare=MIN_GAIN_TOKENS)
         metadata = dict(self._llm.metadata)
         self.info = Loaded(
             load_seconds=time.monotonic() - started,
@@ -322,6 +322,7 @@ class _Engine:
         if best is not None and best[1] >= reused + MIN_GAIN_TOKENS:
             self._save_held(held)
             if self._restore(best[0]):
+                self._saved.used(best[0])
                 return best[1], best[1]
             return 0, 0  # the cache is empty now: evaluate cold
         if held - reused >= MIN_GAIN_TOKENS:
@@ -801,11 +802,19 @@ class _Saved:
 
 
 class SavedStates:
-    """KV caches of recent places, newest last, bounded in number and in bytes."""
+    """KV caches of recent places, the most recently used last, bounded in number and in bytes.
 
-    def __init__(self, max_states: int, max_bytes: int) -> None:
+    `spare`: a state that a new one holds all of but its last `spare` tokens
+    (the suggestion made there, the cursor a character on) is the same place's
+    older state, and is replaced, not kept beside it: otherwise every visit to
+    a place would take a slot, and the places visited least recently would be
+    pushed out by copies of the others.
+    """
+
+    def __init__(self, max_states: int, max_bytes: int, spare: int = 0) -> None:
         self._max_states = max_states
         self._max_bytes = max_bytes
+        self._spare = spare
         self._states: list[_Saved] = []
 
     @property
@@ -825,16 +834,24 @@ class SavedStates:
         return max(scored, key=lambda pair: pair[1], default=None)
 
     def add(self, saved: _Saved) -> None:
-        if len(saved.data) > self._max_bytes or any(self._starts(saved, s) for s in self._states):
-            return  # a longer state holds all of it already
-        self._states = [s for s in self._states if not self._starts(s, saved)]
+        if len(saved.data) > self._max_bytes:
+            return
+        for state in self._states:
+            if _common_prefix(state.tokens, saved.tokens) == len(saved.tokens):
+                self.used(state)  # a longer state holds all of it already
+                return
+        self._states = [
+            s for s in self._states if _common_prefix(s.tokens, saved.tokens) < len(s.tokens) - self._spare
+        ]
         self._states.append(saved)
         while len(self._states) > self._max_states or self.bytes > self._max_bytes:
             self._states.pop(0)
 
-    @staticmethod
-    def _starts(short: _Saved, long: _Saved) -> bool:
-        return len(short.tokens) <= len(long.tokens) and long.tokens[: len(short.tokens)] == short.tokens
+    def used(self, state: _Saved) -> None:
+        """`state` was restored (or is what the cache holds again): the last to go."""
+        kept = [s for s in self._states if s is not state]
+        if len(kept) < len(self._states):
+            self._states = [*kept, state]
 
 
 def _kv_bytes_per_token(llm: Any) -> int:
