@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -101,14 +102,17 @@ class ContextEngine:
         self._count = count_tokens or estimate_tokens
         self._places: dict[str, OrderedDict[tuple, _Cached]] = {}
         """Per document, the block of each recent place, the current place last."""
+        self._places_lock = threading.Lock()
+        """Blocks are built on worker threads, two at once where two generations overlap."""
         self._syntax = SyntaxCache()
 
     def set_jedi(self, jedi: JediResolver | None) -> None:
         self._jedi = jedi
 
     def last(self, uri: str) -> ContextBlock | None:
-        places = self._places.get(uri)
-        return next(reversed(places.values())).block if places else None
+        with self._places_lock:
+            places = self._places.get(uri)
+            return next(reversed(places.values())).block if places else None
 
     def block(
         self, request: ContextRequest, budget_tokens: int, jedi_wait_s: float = JEDI_WAIT_S
@@ -121,23 +125,26 @@ class ContextEngine:
         scopes = enclosing_scopes(request.language_id, request.text, request.offset, tree)
         visible_line = request.text.count("\n", 0, request.visible_from)
         key = (visible_line, tuple(s.signature for s in scopes), budget_tokens)
-        places = self._places.setdefault(request.uri, OrderedDict())
-        cached = places.get(key)
-        here = bool(places) and next(reversed(places)) == key
-        # At the same place the block stays as it is while the user types; coming back, it is
-        # built again only if jedi had not answered everything it asked (jedi's answers are worth
-        # one cold prompt; other open documents changing are not).
-        if cached is not None and (here or cached.complete):
-            places.move_to_end(key)
-            return cached.block
+        with self._places_lock:
+            places = self._places.setdefault(request.uri, OrderedDict())
+            cached = places.get(key)
+            here = bool(places) and next(reversed(places)) == key
+            # At the same place the block stays as it is while the user types; coming back, it is
+            # built again only if jedi had not answered everything it asked (jedi's answers are
+            # worth one cold prompt; other open documents changing are not).
+            if cached is not None and (here or cached.complete):
+                places.move_to_end(key)
+                return cached.block
         parts, complete = self._parts(request, tree, scopes, visible_line, jedi_wait_s)
         block = self._fit(parts, budget_tokens, request.language_id)
         if cached is not None and cached.block.text == block.text:
             block = cached.block
-        places[key] = _Cached(block, complete)
-        places.move_to_end(key)
-        while len(places) > PLACES_PER_DOCUMENT:
-            places.popitem(last=False)
+        with self._places_lock:
+            places = self._places.setdefault(request.uri, OrderedDict())
+            places[key] = _Cached(block, complete)
+            places.move_to_end(key)
+            while len(places) > PLACES_PER_DOCUMENT:
+                places.popitem(last=False)
         return block
 
     def warm(self, uri: str, language_id: str, text: str) -> None:
@@ -145,7 +152,8 @@ class ContextEngine:
         self._syntax.tree(uri, language_id, text)
 
     def forget(self, uri: str) -> None:
-        self._places.pop(uri, None)
+        with self._places_lock:
+            self._places.pop(uri, None)
         self._syntax.forget(uri)
 
     # -- sources -------------------------------------------------------------
