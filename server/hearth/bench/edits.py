@@ -253,8 +253,9 @@ def run_task(
             "via": result.via,
             "drafts": len(result.attempts),
             "refused_by": [a.refused_by for a in result.attempts if a.refused_by],
-            # The checks that are not the tests, per model draft (a tool's edit has no draft).
-            "static_check_ms": [round(a.static_ms, 1) for a in result.attempts],
+            # The checks that are not the tests, per model draft that applied (one that did not
+            # reached no check; a tool's edit has no draft).
+            "static_check_ms": [round(a.static_ms, 1) for a in result.attempts if a.refused_by != "apply"],
             "well_formed": result.well_formed,
             "seconds": round(seconds, 2),
             "generated_tokens": sum(g.generated_tokens for g in generations),
