@@ -94,7 +94,8 @@ def test_did_change_reaches_the_next_prompt(make_server):
     open_app(server)
     server.client.insert(URI, 2, {"line": 0, "character": 0}, "import math\n")
     inline(server, {"line": 3, "character": 24})
-    assert server.backend.requests[-1].prompt == "# Path: app.py\nimport math\n" + SOURCE.rstrip()
+    # Whether jedi's answer for `math` made the context block in time is not this test's subject.
+    assert server.backend.requests[-1].prompt.endswith("# Path: app.py\nimport math\n" + SOURCE.rstrip())
 
 
 def test_did_close_forgets_the_document(make_server):

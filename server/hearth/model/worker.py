@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -865,7 +865,7 @@ def _kv_bytes_per_token(llm: Any) -> int:
     return int(layers * 2 * kv_width * 2)
 
 
-def _common_prefix(cached: Any, prompt: list[int]) -> int:
+def _common_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
     count = 0
     for a, b in zip(cached, prompt, strict=False):
         if a != b:
