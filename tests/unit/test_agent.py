@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hearth.agent.agent import AgentSettings, EditAgent, EditRequest
+from hearth.agent.agent import FEEDBACK_PROBLEMS, AgentSettings, EditAgent, EditRequest
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources, unified_diff
 from hearth.agent.chat import ChatRequest, ChatService, fit_history, render_chatml
@@ -163,6 +163,71 @@ def test_an_edit_that_breaks_an_import_or_a_call_elsewhere_is_found_and_one_that
     assert found.startswith("shop/k.py:2: fetch has no parameter retries after this edit")
 
 
+MODELS = """from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
+
+
+@dataclass
+class Item:
+    name: str
+    price: float
+    quantity: int = 0
+    kind: ClassVar[str] = "item"
+
+    def value(self):
+        return self.price * self.quantity
+
+
+class Point(NamedTuple):
+    x: int
+    y: int = 0
+
+
+class Shelf(list):
+    pass
+"""
+MAKERS = [
+    ("shop/stock.py", "from shop.models import Item, Point, Shelf\n"
+     "items = [Item('a', 1.0, 1), Item(name='b', price=2.0)]\nPoint(1, 2)\nShelf([1])\n"),
+]  # fmt: skip
+
+
+def test_an_edit_that_changes_what_constructing_a_class_takes_is_found_where_it_is_constructed():
+    def problems(after: str) -> list[str]:
+        return interface_problems([FileChange("shop/models.py", MODELS, after)], MAKERS)
+
+    # What a real model's draft for "add a method restock" did: Item took two arguments, not three.
+    init = (
+        "    def __init__(self, name, price):\n        self.name, self.price = name, price\n\n    def value"
+    )
+    assert problems(MODELS.replace("    def value", init)) == [
+        "shop/stock.py:2: Item takes 2 positional argument(s) but the call gives 3 after this edit; "
+        "update the call (or give the new parameter a default)"
+    ]
+    # A field gone, or a new one without a default, on a dataclass and on a NamedTuple.
+    (gone,) = problems(MODELS.replace("    quantity: int = 0\n", ""))
+    assert gone.startswith("shop/stock.py:2: Item takes 2 positional argument(s) but the call gives 3")
+    # Both calls on line 2 lack sku: one finding.
+    assert problems(MODELS.replace("    kind: ClassVar", "    sku: str\n    kind: ClassVar")) == [
+        "shop/stock.py:2: Item needs sku, which the call does not give after this edit; update the call "
+        "(or give the new parameter a default)"
+    ]
+    (point,) = problems(MODELS.replace("    y: int = 0\n", ""))
+    assert point.startswith("shop/stock.py:3: Point takes 1 positional argument(s) but the call gives 2")
+    # What keeps every call fitting: a method, a field with a default, a class variable, a field
+    # left out of __init__; and a constructor that could not be told before the edit (Shelf
+    # inherited list's), which nobody can say the call fitted.
+    keeps = [
+        MODELS.replace("    def value", "    def restock(self, amount):\n        self.quantity += amount\n\n    def value"),
+        MODELS.replace("    kind: ClassVar", "    sku: str = ''\n    tags: list = field(default_factory=list)\n"
+                       "    kind: ClassVar"),
+        MODELS.replace("    kind: ClassVar[str]", "    note: str = field(init=False)\n    kind: ClassVar[str]"),
+        MODELS.replace("class Shelf(list):\n    pass", "class Shelf(list):\n    def __init__(self):\n"
+                       "        super().__init__()"),
+    ]  # fmt: skip
+    assert [problems(after) for after in keeps] == [[], [], [], []]
+
+
 PRICING = """def compute_total(items, discount_percent):
     gross = sum(item.price * item.quantity for item in items)
     return round(gross * (1 - discount_percent / 100), 2)
@@ -262,6 +327,21 @@ def test_the_agent_feeds_an_undefined_name_back_and_says_what_it_checked(project
     assert "`cost` is used but not defined" in backend.requests[1].prompt
     assert result.checks == ("syntax", "names", "references", "imports and calls", "code unchanged")
     assert result.summary.endswith("checked: syntax, names, references, imports and calls, code unchanged")
+
+
+def test_a_draft_that_breaks_many_calls_feeds_back_the_first_few(project):
+    calls = "".join(f"Item('i{n}', 1.0, {n})\n" for n in range(12))
+    (project / "shelf/many.py").write_text("from shelf.models import Item\n" + calls)
+    field = "    quantity: int = 0\n"
+    assert field in (project / "shelf/models.py").read_text()
+    backend = ScriptedBackend([block("shelf/models.py", field, "")] * 2)
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings(max_attempts=2))
+    result = agent.run(EditRequest("remove quantity from Item"))
+    assert not result.ok and [a.refused_by for a in result.attempts] == ["imports and calls"] * 2
+    assert result.attempts[0].problem.count("Item takes 2 positional argument(s)") > FEEDBACK_PROBLEMS
+    retry = backend.requests[1].prompt
+    assert retry.count("Item takes 2 positional argument(s)") == FEEDBACK_PROBLEMS
+    assert "more like these" in retry
 
 
 def test_test_command_runs_on_a_copy_with_a_timeout_and_kills_the_group(project, tmp_path):

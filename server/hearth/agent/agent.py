@@ -46,6 +46,9 @@ from hearth.model.backend import GenerationResult, ModelBackend
 
 log = logging.getLogger(__name__)
 
+FEEDBACK_PROBLEMS = 5
+"""The most problems one retry prompt names."""
+
 EDIT_SYSTEM_PROMPT = '''You change code. Reply only with edit blocks, nothing else:
 FILE: path/of/file.py
 <<<<<<< SEARCH
@@ -277,7 +280,7 @@ class EditAgent:
                 if kept is not None:
                     result.message += "; only its docstrings and type hints are kept, not its code changes"
                 return result
-            feedback = "; ".join(problems)
+            feedback = _feedback(problems)
             log.info("edit attempt failed: %s", feedback)
         result.message = f"no valid edit after {len(result.attempts)} attempts: {feedback}"
         return result
@@ -400,6 +403,14 @@ def _documents_only(changes: list[FileChange]) -> list[str]:
         "changes the code too; keep every statement as it was and add only what was asked"
         for path in behaviour_changes(changes)
     ]
+
+
+def _feedback(problems: list[str]) -> str:
+    """The problems the next attempt's prompt names: the first few, so that a function called
+    from hundreds of places does not fill the model's context with its callers."""
+    shown = "; ".join(problems[:FEEDBACK_PROBLEMS])
+    more = len(problems) - FEEDBACK_PROBLEMS
+    return f"{shown}; and {more} more like these" if more > 0 else shown
 
 
 def _prompt(instruction: str, excerpts: list[Excerpt], feedback: str) -> list[Message]:

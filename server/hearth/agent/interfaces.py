@@ -1,5 +1,6 @@
 """What an edit to a Python module breaks in the code that uses it: names other modules import
-from it that it no longer defines, calls that no longer fit a function's new signature, and
+from it that it no longer defines, calls that no longer fit a function's new signature or a
+class's new constructor (its `__init__`, or the fields of a dataclass or NamedTuple), and
 code that changed where the instruction asked only for docstrings, comments or type hints.
 
 pyflakes sees one file at a time; these checks read the workspace's other Python files
@@ -97,30 +98,108 @@ class _Signature:
         return None
 
 
-def _signatures(tree: ast.Module) -> dict[str, _Signature]:
-    """Each function's and method's signature by name (a name defined twice is left out)."""
-    found: dict[str, _Signature] = {}
-    seen: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+def _signature(args: ast.arguments, drop_first: bool = False) -> _Signature:
+    ordered = [*args.posonlyargs, *args.args]
+    defaults = len(args.defaults)
+    required = {a.arg for a in ordered[: len(ordered) - defaults]}
+    required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
+    named = [*args.args, *args.kwonlyargs]
+    if drop_first and ordered:
+        required.discard(ordered[0].arg)
+        named = [a for a in named if a is not ordered[0]]
+        ordered = ordered[1:]
+    return _Signature(
+        tuple(a.arg for a in ordered),
+        frozenset(required),
+        frozenset(a.arg for a in named),
+        args.vararg is not None,
+        args.kwarg is not None,
+    )
+
+
+def _dotted(node: ast.expr) -> str:
+    """The last name of a decorator, base or annotation: `dataclasses.dataclass`,
+    `dataclass(frozen=True)` -> `dataclass`; `typing.ClassVar[int]` -> `ClassVar`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _keyword(call: ast.expr, name: str) -> ast.expr | None:
+    if isinstance(call, ast.Call):
+        return next((k.value for k in call.keywords if k.arg == name), None)
+    return None
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _generated_init(node: ast.ClassDef) -> _Signature | None:
+    """The `__init__` a dataclass or NamedTuple gets from its fields; None where that cannot be
+    told from this class alone (other bases, init=False, a field whose default is unclear)."""
+    decorator = next((d for d in node.decorator_list if _dotted(d) == "dataclass"), None)
+    bases = [_dotted(b) for b in node.bases]
+    if decorator is None and bases != ["NamedTuple"]:
+        return None
+    if decorator is not None and (bases or isinstance(_keyword(decorator, "init"), ast.Constant)):
+        return None  # inherited fields come first, and init=False gives none
+    keyword_only = decorator is not None and _is_true(_keyword(decorator, "kw_only"))
+    positional: list[str] = []
+    keywords: list[str] = []
+    required: set[str] = set()
+    for statement in node.body:
+        if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
             continue
-        args = node.args
-        ordered = [*args.posonlyargs, *args.args]
-        defaults = len(args.defaults)
-        required = {a.arg for a in ordered[: len(ordered) - defaults]}
-        required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
-        signature = _Signature(
-            tuple(a.arg for a in ordered),
-            frozenset(required),
-            frozenset(a.arg for a in [*args.args, *args.kwonlyargs]),
-            args.vararg is not None,
-            args.kwarg is not None,
-        )
-        if node.name in seen:
-            found.pop(node.name, None)
+        name, value = statement.target.id, statement.value
+        if _dotted(statement.annotation) == "ClassVar":
+            continue
+        if _dotted(statement.annotation) == "KW_ONLY":
+            keyword_only = True
+            continue
+        only_by_name = keyword_only
+        if isinstance(value, ast.Call) and _dotted(value) == "field":
+            if (init := _keyword(value, "init")) is not None and not _is_true(init):
+                continue
+            only_by_name = only_by_name or _is_true(_keyword(value, "kw_only"))
+            has_default = any(k.arg in ("default", "default_factory") for k in value.keywords)
         else:
-            found[node.name] = signature
-        seen.add(node.name)
+            has_default = value is not None
+        keywords.append(name)
+        if not only_by_name:
+            positional.append(name)
+        if not has_default:
+            required.add(name)
+    return _Signature(tuple(positional), frozenset(required), frozenset(keywords), False, False)
+
+
+def _constructor(node: ast.ClassDef) -> _Signature | None:
+    """What calling the class takes: its own `__init__` (a dataclass keeps one it defines), or
+    the one its fields generate; None where it inherits one this module does not show."""
+    for statement in node.body:
+        if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
+            return _signature(statement.args, drop_first=True)
+    if any(isinstance(s, ast.FunctionDef) and s.name == "__new__" for s in node.body):
+        return None
+    return _generated_init(node)
+
+
+def _signatures(tree: ast.Module) -> dict[str, _Signature | None]:
+    """Each function's, method's and class's signature by name; None for a name defined twice
+    or a class whose constructor cannot be told."""
+    found: dict[str, _Signature | None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            signature: _Signature | None = _signature(node.args)
+        elif isinstance(node, ast.ClassDef):
+            signature = _constructor(node)
+        else:
+            continue
+        found[node.name] = None if node.name in found else signature
     return found
 
 
@@ -161,16 +240,21 @@ def interface_problems(changes: list[FileChange], others: Iterable[tuple[str, st
         if after is None:
             continue
         old, new = _signatures(before), _signatures(after)
-        moved = {name for name in old.keys() & new.keys() if old[name] != new[name]}
+        moved: dict[str, tuple[_Signature, _Signature]] = {}
+        for name in old.keys() & new.keys():
+            was, now = old[name], new[name]
+            if was is not None and now is not None and was != now:
+                moved[name] = (was, now)
         for path, tree in trees:
-            for name, call, bound in _calls(tree, moved):
-                why = new[name].rejects(call, bound)
-                if why is not None and old[name].rejects(call, bound) is None:
+            for name, call, bound in _calls(tree, set(moved)):
+                was, now = moved[name]
+                why = now.rejects(call, bound)
+                if why is not None and was.rejects(call, bound) is None:
                     problems.append(
                         f"{path}:{call.lineno}: {name} {why} after this edit; update the call "
                         f"(or give the new parameter a default)"
                     )
-    return problems
+    return list(dict.fromkeys(problems))  # two calls on one line are one finding
 
 
 _DOCUMENTING = re.compile(
