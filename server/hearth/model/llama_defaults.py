@@ -19,10 +19,10 @@ from typing import Any
 def llama_defaults(sequences: int | None = None) -> Iterator[None]:
     """Llama contexts and models made inside get Hearth's defaults.
 
-    Contexts (unless `sequences` is None) hold `sequences` sequences in one unified KV cache (llama-cpp-python
-    sets the number only for embedding models): unified, each sequence may use
-    the whole context, and a copied sequence shares its cells instead of
-    copying them.
+    Contexts (unless `sequences` is None) hold `sequences` sequences in one
+    unified KV cache (llama-cpp-python sets the number only for embedding
+    models): unified, each sequence may use the whole context, and a copied
+    sequence shares its cells instead of copying them.
 
     Models keep their weights in plain CPU buffers where llama.cpp's CPU
     backend would repack them for Intel AMX: decoding on AMX buffers crashes
