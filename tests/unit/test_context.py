@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -197,6 +198,32 @@ def test_coming_back_to_a_place_finds_the_block_it_had():
     engine.forget("file:///w/build.py")
     rebuilt = engine.block(_at(text, "result += item."), 300)
     assert [p.source for p in rebuilt.parts] == ["snippet"]
+
+
+def test_a_document_opening_asks_jedi_about_its_imports_so_the_first_block_has_them(tmp_path):
+    class Recording(JediResolver):
+        def __init__(self, root: Path) -> None:
+            super().__init__(root)
+            self.asked: list[dict[str, tuple[int, int]]] = []
+
+        def lookup(self, path, text, names, wait_s=0.0):
+            self.asked.append(dict(names))
+            return super().lookup(path, text, names, wait_s)
+
+    resolver = Recording(tmp_path)
+    try:
+        engine = ContextEngine(jedi=resolver)
+        text = "import os.path as osp, json\nfrom os.path import join\n" + TWO_PLACES.split("\n", 1)[1]
+        engine.warm("file:///w/build.py", "python", "build.py", text)
+        # Each name where its import binds it: jedi follows it from there into the library.
+        assert resolver.asked == [{"osp": (1, 18), "json": (1, 23), "join": (2, 20)}]
+        answered = resolver.lookup("build.py", text, resolver.asked[0], wait_s=120)
+        assert answered.complete and {r.name for r in answered.found} == {"osp", "json", "join"}
+        # The first block at a place, not waiting at all, has what the opening asked for.
+        block = engine.block(_at(text, "def build(parts):\n    return join("), 300, jedi_wait_s=0)
+        assert any(p.source == "library" and "def join(" in p.text for p in block.parts)
+    finally:
+        resolver.close()
 
 
 def test_jedi_answers_reach_a_place_once_and_then_it_stays_put(tmp_path):

@@ -52,7 +52,7 @@ def run_context_bench(repo: str, samples: int, seed: int, as_json: bool) -> int:
             uri = f"file://{path}"
             # The server parses a document as it opens (after answering didOpen).
             started = time.perf_counter()
-            engine.warm(uri, language, text)
+            engine.warm(uri, language, relative, text)
             opening.append((time.perf_counter() - started) * 1000)
             for timings in (first, miss):
                 offset = rng.randrange(len(text) + 1)

@@ -27,6 +27,7 @@ from hearth.context.syntax import (
     SyntaxCache,
     enclosing_scopes,
     identifiers,
+    imported_names,
     lines_after,
     lines_before,
     outline,
@@ -41,6 +42,8 @@ SNIPPET_MIN_SCORE = 0.2
 SNIPPET_SCAN_CHARS = 512 * 1024
 """Characters of other open documents compared with the cursor per context build, at most."""
 PLACES_PER_DOCUMENT = 8
+WARM_NAMES = 32
+"""Imported names jedi is asked about when a document opens, at most."""
 """Blocks kept per document, one per place: as many as the model worker keeps KV caches, and more."""
 JEDI_WAIT_S = 0.25
 """How long a new place's block waits for jedi's answers: a new place is a cold prompt anyway
@@ -147,9 +150,14 @@ class ContextEngine:
                 places.popitem(last=False)
         return block
 
-    def warm(self, uri: str, language_id: str, text: str) -> None:
-        """Parse a document as it opens, so its first request does not pay for the full parse."""
-        self._syntax.tree(uri, language_id, text)
+    def warm(self, uri: str, language_id: str, path: str, text: str) -> None:
+        """Parse a document as it opens, so its first request does not pay for the full parse,
+        and ask jedi about what its imports bind: jedi loads a library the first time it is
+        asked about it (seconds), and a block built while it loads lacks that library."""
+        tree = self._syntax.tree(uri, language_id, text)
+        if self._jedi is not None and language_id == "python":
+            names = imported_names(language_id, text, tree)
+            self._jedi.lookup(path, text, dict(list(names.items())[:WARM_NAMES]))
 
     def forget(self, uri: str) -> None:
         with self._places_lock:

@@ -87,6 +87,30 @@ def outline(language_id: str, text: str, tree: Any = None) -> Outline:
     return Outline(tuple(definitions), imports, tree.root_node.has_error)
 
 
+def imported_names(language_id: str, text: str, tree: Any = None) -> dict[str, tuple[int, int]]:
+    """The names a Python module's top-level imports bind, each with where it is bound (1-based
+    line, 0-based column in characters, as jedi counts); empty for other languages."""
+    tree = tree or parse(language_id, text)
+    if language_id != "python" or tree is None:
+        return {}
+    data = text.encode("utf-8", "surrogatepass")
+    found: dict[str, tuple[int, int]] = {}
+    for statement in tree.root_node.children:
+        if statement.type not in ("import_statement", "import_from_statement"):
+            continue
+        for imported in statement.children_by_field_name("name"):
+            # `import a.b` binds `a`; `import a.b as c` and `from a import b as c` bind `c`.
+            bound = imported.child_by_field_name("alias") if imported.type == "aliased_import" else imported
+            if bound is not None and bound.type == "dotted_name":
+                bound = bound.children[0]
+            if bound is None or bound.type != "identifier":
+                continue
+            line_start = data.rfind(b"\n", 0, bound.start_byte) + 1
+            column = len(data[line_start : bound.start_byte].decode("utf-8", "replace"))
+            found[_text(data, bound)] = (bound.start_point[0] + 1, column)
+    return found
+
+
 def enclosing_scopes(language_id: str, text: str, offset: int, tree: Any = None) -> list[Definition]:
     """The definitions that contain the cursor, outermost first."""
     spec = spec_for(language_id)
@@ -200,7 +224,7 @@ def supported(language_id: str) -> bool:
     return spec_for(language_id) is not None and grammar(language_id) is not None
 
 
-__all__ = ["Definition", "LanguageSpec", "Outline", "enclosing_scopes", "outline", "parse"]
+__all__ = ["Definition", "LanguageSpec", "Outline", "enclosing_scopes", "imported_names", "outline", "parse"]
 
 
 class SyntaxCache:

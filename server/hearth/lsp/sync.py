@@ -70,4 +70,4 @@ def _change(change: types.TextDocumentContentChangeEvent) -> Change:
 def _warm(ls: HearthServer, uri: str) -> None:
     doc = ls.services.documents.get(uri)
     if doc is not None:
-        ls.services.context.warm(uri, doc.language_id, doc.text)
+        ls.services.context.warm(uri, doc.language_id, ls.path_hint(uri), doc.text)
