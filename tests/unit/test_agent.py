@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import sys
 import time
 
 import pytest
 
+from hearth.agent.add_parameter import CannotAdd, add_parameter, functions_named
 from hearth.agent.agent import FEEDBACK_PROBLEMS, AgentSettings, EditAgent, EditRequest
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources, unified_diff
@@ -757,3 +760,78 @@ def test_an_edit_names_only_the_checks_that_could_look_at_its_files(tmp_path, na
     agent = EditAgent(ScriptedBackend([draft]), Sources(WorkspaceGuard([tmp_path])), AgentSettings())
     result = agent.run(EditRequest(f"make f in {name} return 2", paths=(name,)))
     assert result.ok and result.checks == checks, result.message
+
+
+@pytest.mark.parametrize(
+    ("instruction", "wanted"),
+    [
+        (
+            "add a timeout parameter with default 10 to fetch and update its callers",
+            ("fetch", "timeout", "10"),
+        ),
+        (
+            'add a parameter currency with default "EUR" to format_price',
+            ("format_price", "currency", '"EUR"'),
+        ),
+        (
+            "Give the function `run` a new verbose argument with default value False.",
+            ("run", "verbose", "False"),
+        ),
+        ("add a keyword argument retries with a default of 3 to Client.get()", None),  # a dotted name
+        ('add a parameter sep with default ";" to parse_line and use it in split', None),  # more than that
+        ("give in_stock a parameter minimum with default 1: keep items with at least that quantity", None),
+        ("add a parameter timeout to fetch", None),  # no default: every caller changes, the model's job
+    ],
+)
+def test_an_instruction_that_asks_only_for_a_parameter_with_a_default_goes_to_the_tool(instruction, wanted):
+    assert route(instruction) == (("add_parameter", wanted) if wanted else None)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("def f():\n", "def f(timeout=10):\n"),
+        ("def f(self, a, b: int = 2) -> int:\n", "def f(self, a, b: int = 2, timeout=10) -> int:\n"),
+        ("def f(a, /):\n", "def f(a, /, timeout=10):\n"),
+        ("def f(a, /, b):\n", "def f(a, /, b, timeout=10):\n"),
+        ("def f(a, *args):\n", "def f(a, *args, timeout=10):\n"),
+        ("def f(a, *, b=1):\n", "def f(a, *, b=1, timeout=10):\n"),
+        ("@cache\nasync def f(a: T):\n", "@cache\nasync def f(a: T, timeout=10):\n"),
+        ("def f(\n    a,\n    b,\n):\n", "def f(\n    a,\n    b,\n    timeout=10,\n):\n"),
+        ("def f(a,\n      b):\n", "def f(a,\n      b, timeout=10):\n"),
+        ("def f(é, b='ü'):\n", "def f(é, b='ü', timeout=10):\n"),
+    ],
+)
+def test_a_new_parameter_goes_after_the_last_that_may_take_it(before, after):
+    text = "x = 1\n\n" + before + "    pass\n"
+    (function,) = functions_named(ast.parse(text), "f")
+    assert add_parameter(text, function, "timeout", "10") == "x = 1\n\n" + after + "    pass\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [("def f(a, **options):\n    pass\n", "takes **options"), ("def f(timeout):\n    pass\n", "already has")],
+)
+def test_a_parameter_that_would_change_what_callers_bind_is_refused(source, reason):
+    (function,) = functions_named(ast.parse(source), "f")
+    with pytest.raises(CannotAdd, match=re.escape(reason)):
+        add_parameter(source, function, "timeout", "10")
+
+
+def test_the_agent_adds_a_parameter_with_a_default_without_the_model(project):
+    original = (project / "shelf/loader.py").read_text()
+    backend = ScriptedBackend([])
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings())
+    result = agent.run(EditRequest("add a timeout parameter with default 10 to fetch and update its callers"))
+    assert result.ok and result.via == "add_parameter" and backend.requests == []
+    assert [(c.path, c.after) for c in result.changes] == [
+        ("shelf/loader.py", original.replace("def fetch(path):", "def fetch(path, timeout=10):"))
+    ]
+    assert result.checks == ("syntax", "names", "references", "imports and calls")
+    assert result.summary.startswith("add_parameter from the syntax tree")
+    # A name defined twice, neither in focus: it asks which, instead of guessing.
+    (project / "shelf/other.py").write_text("def fetch():\n    return 1\n")
+    agent = EditAgent(backend, Sources(WorkspaceGuard([project])), AgentSettings())
+    twice = agent.run(EditRequest("add a timeout parameter with default 10 to fetch"))
+    assert not twice.ok and "fetch is defined in several places" in twice.message
+    assert backend.requests == []

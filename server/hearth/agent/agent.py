@@ -1,7 +1,8 @@
 """The edit agent: localize, draft under a grammar, apply in memory, validate, retry.
 
 Deterministic tools go first: an instruction that names a rename or an
-extraction is done by jedi, with no model call. Otherwise the model drafts
+extraction is done by jedi, removing unused imports by pyflakes, a new
+parameter with a default from the syntax tree, with no model call. Otherwise the model drafts
 SEARCH/REPLACE blocks whose shape the grammar enforces; a draft that does
 not apply, breaks the syntax, leaves a renamed name dangling, or fails the
 user's test command is sent back with the reason, up to `max_attempts`.
@@ -10,13 +11,16 @@ Nothing here writes a file: the result is a list of `FileChange`s.
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from hearth.agent.add_parameter import CannotAdd, add_parameter, functions_named
 from hearth.agent.blocks import EditFailed, apply_blocks, definition_grammar, edit_grammar, parse_blocks
 from hearth.agent.changes import FileChange, Sources
 from hearth.agent.chat import chat_request
@@ -191,6 +195,8 @@ class EditAgent:
                 if path is None:
                     return EditResult()  # no file named or focused: let the model find it
                 changes = [self._without_unused_imports(path, args[0] or None)]
+            elif name == "add_parameter":
+                changes = [self._with_parameter(args[0], args[1], args[2], request)]
             elif request.focus is not None and language_of(request.focus.path) == "python":
                 changes = tools.extract(name.removeprefix("extract_"), args[0], request.focus)
             else:
@@ -200,7 +206,10 @@ class EditAgent:
         verdict = self._check(changes)
         if verdict.problems:
             return EditResult(via=name, message="; ".join(verdict.problems))
-        return EditResult(changes=changes, via=name, message=f"{name} by jedi", checks=verdict.checks)
+        how = {"remove_unused_imports": "by pyflakes", "add_parameter": "from the syntax tree"}.get(
+            name, "by jedi"
+        )
+        return EditResult(changes=changes, via=name, message=f"{name} {how}", checks=verdict.checks)
 
     def _python_file(self, named: str, request: EditRequest) -> str | None:
         """The workspace file an instruction names (by its end: `report.py`), or the one in focus."""
@@ -221,6 +230,34 @@ class EditAgent:
         try:
             return FileChange(path, text, remove_unused_imports(path, text, name))
         except NothingToRemove as exc:
+            raise ToolFailed(str(exc)) from exc
+
+    def _with_parameter(self, function: str, name: str, default: str, request: EditRequest) -> FileChange:
+        """The one definition of `function` in the workspace (the one in focus, where the name is
+        defined in several files) with `name=default` added."""
+        spelled = re.compile(rf"\bdef\s+{re.escape(function)}\b")
+        found: list[tuple[str, str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+        for path in self._sources.files():
+            text = self._sources.read(path) if language_of(path) == "python" else None
+            if text is None or not spelled.search(text):
+                continue
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError):
+                continue
+            found += [(path, text, node) for node in functions_named(tree, function)]
+        focused = [f for f in found if request.focus is not None and f[0] == request.focus.path]
+        if len(found) > 1 and len(focused) == 1:
+            found = focused
+        if not found:
+            raise ToolFailed(f"no function named {function} in the workspace's Python files")
+        if len(found) > 1:
+            places = ", ".join(f"{path}:{node.lineno}" for path, _, node in found[:4])
+            raise ToolFailed(f"{function} is defined in several places ({places}); open the one you mean")
+        path, text, node = found[0]
+        try:
+            return FileChange(path, text, add_parameter(text, node, name, default))
+        except CannotAdd as exc:
             raise ToolFailed(str(exc)) from exc
 
     # -- the model -----------------------------------------------------------

@@ -1,5 +1,6 @@
 """Deterministic Python refactorings through jedi: rename, references, extract variable/function;
-and which instructions ask for one of them or for removing unused imports (unused_imports).
+and which instructions ask for one of them, for removing unused imports (unused_imports) or for
+a new parameter with a default (add_parameter).
 
 Where one of these fits the instruction it beats any model: it is exact and
 instant. Each returns plain `FileChange`s for the agent's usual checks, or
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hearth.agent.add_parameter import parse_instruction
 from hearth.agent.changes import FileChange, Sources
 from hearth.agent.context import Focus
 from hearth.context.index import RepoIndex
@@ -61,6 +63,8 @@ def route(instruction: str) -> tuple[str, tuple[str, ...]] | None:
         if name.lower() in _NOT_NAMES or _PY_FILE.fullmatch(name):
             name = ""
         return "remove_unused_imports", (name, file.group(0) if file else "")
+    if (new := parse_instruction(instruction)) is not None:
+        return "add_parameter", (new.function, new.name, new.default)
     return None
 
 
