@@ -42,13 +42,15 @@ SNIPPET_MIN_SCORE = 0.2
 SNIPPET_SCAN_CHARS = 512 * 1024
 """Characters of other open documents compared with the cursor per context build, at most."""
 PLACES_PER_DOCUMENT = 8
+"""Blocks kept per document, one per place: as many as the model worker keeps KV caches, and more."""
 WARM_NAMES = 32
 """Imported names jedi is asked about when a document opens, at most."""
-"""Blocks kept per document, one per place: as many as the model worker keeps KV caches, and more."""
-JEDI_WAIT_S = 0.25
+JEDI_WAIT_S = 0.5
 """How long a new place's block waits for jedi's answers: a new place is a cold prompt anyway
 (seconds on a laptop CPU), and an answer that came later would change the block when the user
-comes back, making that a cold prompt too."""
+comes back, making that a cold prompt too. (On `hearth bench latency --mode scope-switch`,
+jedi still loading a library answered a place within 0.4 s: 0.25 s left that place cold on
+its first return.)"""
 _COMMON = set(keyword.kwlist) | {
     "self", "cls", "None", "True", "False", "print", "len", "range", "str", "int", "float", "list", "dict",
     "set", "tuple", "bool", "isinstance", "super", "object", "Exception", "this", "return", "const", "let",
